@@ -1,0 +1,74 @@
+"""Thin click commands: load settings, call one library function, print. No logic lives here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from notegraph import __version__
+from notegraph.errors import NotegraphError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+notes_argument = click.argument(
+    "notes_dir", required=False, default="notes", type=click.Path(file_okay=False, path_type=Path)
+)
+
+
+def friendly(func: F) -> F:
+    """Turn our own errors into one clean line and exit 1; --debug shows the traceback instead."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except NotegraphError as exc:
+            if click.get_current_context().find_root().params.get("debug"):
+                raise
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="notegraph")
+@click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
+def main(debug: bool) -> None:
+    """Turn a folder of research notes into a knowledge graph and an offline static site."""
+
+
+@main.command()
+@notes_argument
+@click.option("--json", "as_json", is_flag=True, help="Print diagnostics as JSON.")
+@click.option("--strict", is_flag=True, help="Warnings fail too (exit 1).")
+@friendly
+def check(notes_dir: Path, as_json: bool, strict: bool) -> None:
+    """Report dangling and ambiguous links, duplicate titles and bad files, with file:line."""
+    from notegraph.config import load_settings
+    from notegraph.pipeline import check as run_check
+
+    report = run_check(load_settings(notes_dir))
+    if as_json:
+        payload = {
+            "counts": report.counts(),
+            "diagnostics": [d.to_json() for d in report.collection.diagnostics],
+        }
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        for diagnostic in report.collection.diagnostics:
+            click.echo(diagnostic.format(), err=False)
+        counts = report.counts()
+        click.echo(
+            f"{counts['notes']} notes, {counts['links']} links: {counts['resolved']} resolved, "
+            f"{counts['dangling']} dangling, {counts['ambiguous']} ambiguous; "
+            f"{counts['errors']} error(s), {counts['warnings']} warning(s)",
+            err=True,
+        )
+    if report.failed(strict):
+        sys.exit(1)

@@ -1,0 +1,105 @@
+"""Typed settings from notegraph.toml in the notes folder; a CLI flag overrides the file only when given."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from notegraph.errors import ConfigError
+
+CONFIG_NAME = "notegraph.toml"
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, with its default. Documented in the README's configuration table."""
+
+    notes_dir: Path = Path("notes")
+    out: Path = Path("site")
+    title: str = "notegraph"
+    model: str = DEFAULT_MODEL
+    device: str | None = None
+    cache: Path | None = None  # default: <notes_dir>/.notegraph/cache.sqlite
+    topics: tuple[str, ...] = ()  # the topic vocabulary (used to split imported topic lines)
+    exclude: tuple[str, ...] = ()  # glob patterns relative to notes_dir
+    similar_k: int = 5
+    similar_threshold: float = 0.45
+    related_k: int = 10
+    allow_html: bool = False
+    dialect: str = "auto"  # auto | obsidian | dendron | markdown
+    max_note_mb: float = 8.0
+    strict: bool = False
+    quiet: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cache_path(self) -> Path:
+        return self.cache if self.cache is not None else self.notes_dir / ".notegraph" / "cache.sqlite"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.notes_dir / ".notegraph"
+
+
+_FILE_KEYS = {f.name for f in fields(Settings)} - {"notes_dir", "strict", "quiet", "extra"}
+_PATH_KEYS = {"out", "cache"}
+_TUPLE_KEYS = {"topics", "exclude"}
+
+
+def load_settings(notes_dir: Path, **overrides: Any) -> Settings:
+    """Read <notes_dir>/notegraph.toml (if any), then apply the overrides that are not None."""
+    notes_dir = Path(notes_dir)
+    if not notes_dir.exists():
+        raise ConfigError(f"notes folder '{notes_dir}' does not exist")
+    if not notes_dir.is_dir():
+        raise ConfigError(f"'{notes_dir}' is not a folder")
+    values: dict[str, Any] = {}
+    config_file = notes_dir / CONFIG_NAME
+    if config_file.exists():
+        try:
+            raw = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{config_file}: {exc}") from None
+        raw = raw.get("notegraph", raw)
+        for key, value in raw.items():
+            if key not in _FILE_KEYS:
+                raise ConfigError(f"{config_file}: unknown setting '{key}' (known: {', '.join(sorted(_FILE_KEYS))})")
+            values[key] = _coerce(config_file, key, value, base=notes_dir)
+    for key, value in overrides.items():
+        if value is not None:
+            values[key] = value
+    settings = Settings(notes_dir=notes_dir, **values)
+    if settings.similar_k < 0 or settings.related_k < 1:
+        raise ConfigError("similar_k must be ≥ 0 and related_k ≥ 1")
+    return settings
+
+
+def _coerce(config_file: Path, key: str, value: Any, base: Path) -> Any:
+    default = getattr(Settings(), key)
+    if key in _PATH_KEYS:
+        if not isinstance(value, str):
+            raise ConfigError(f"{config_file}: '{key}' must be a path string")
+        path = Path(value)
+        return path if path.is_absolute() else base / path
+    if key in _TUPLE_KEYS:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{config_file}: '{key}' must be a list of strings")
+        return tuple(value)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{config_file}: '{key}' must be true or false")
+        return value
+    if isinstance(default, int | float) and not isinstance(value, bool) and isinstance(value, int | float):
+        return type(default)(value)
+    if isinstance(default, str) or default is None:
+        if not isinstance(value, str):
+            raise ConfigError(f"{config_file}: '{key}' must be a string")
+        return value
+    raise ConfigError(f"{config_file}: '{key}' has the wrong type ({type(value).__name__})")
+
+
+def with_overrides(settings: Settings, **overrides: Any) -> Settings:
+    return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,167 @@
+"""Frozen dataclasses passed between pipeline stages: notes, links, diagnostics, graph facts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+KINDS: tuple[str, ...] = ("synthesis", "concept", "paper", "inquiry")
+Severity = Literal["error", "warning"]
+LinkStatus = Literal["ok", "dangling", "ambiguous", "outside"]
+EdgeKind = Literal["link", "similar", "source"]
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """A problem found in a note: always names the file (relative to the notes folder) and line."""
+
+    path: str
+    line: int
+    severity: Severity
+    code: str
+    message: str
+
+    def format(self) -> str:
+        return f"{self.path}:{self.line}: {self.severity}: {self.message} [{self.code}]"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "line": self.line,
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class RawLink:
+    """A link as written in a note, before resolution.
+
+    ``target`` is the name or path part (no heading/block); empty for a self link ``[[#Heading]]``.
+    ``style`` is ``wiki`` for ``[[...]]``, ``markdown`` for ``[text](path)``/``<path>``, ``frontmatter``
+    for a link found in a front matter value (``sources: ["[[Note]]"]``).
+    """
+
+    target: str
+    line: int
+    style: Literal["wiki", "markdown", "frontmatter"] = "wiki"
+    shown: str | None = None
+    heading: str | None = None
+    block: str | None = None
+    embed: bool = False
+    field: str | None = None  # front matter field for style == "frontmatter"
+    context: str = ""  # the sentence around the link, with link syntax reduced to its text
+
+
+@dataclass(frozen=True)
+class Note:
+    """One parsed note. ``id`` is its path relative to the notes folder, POSIX, without ``.md``."""
+
+    id: str
+    path: str
+    title: str
+    kind: str = "synthesis"
+    date: str | None = None
+    topics: tuple[str, ...] = ()
+    claim: str | None = None
+    question: str | None = None
+    aliases: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    lede: str = ""
+    body: str = ""  # markdown without front matter
+    body_line: int = 1  # line number of the body's first line in the file
+    meta: Mapping[str, Any] = field(default_factory=dict)  # all front matter, JSON-safe, unknown keys kept
+    headings: tuple[str, ...] = ()
+    blocks: tuple[str, ...] = ()
+    links: tuple[RawLink, ...] = ()
+    text: str = ""  # clean plain text of the body (no link syntax, no markup)
+    content_hash: str = ""  # hash of the whole file's bytes
+
+    @property
+    def stem(self) -> str:
+        return self.id.rsplit("/", 1)[-1]
+
+    @property
+    def folder(self) -> str:
+        return self.id.rsplit("/", 1)[0] if "/" in self.id else ""
+
+
+@dataclass(frozen=True)
+class Link:
+    """A resolved (or unresolvable) link from ``source`` note."""
+
+    source: str
+    raw: RawLink
+    status: LinkStatus
+    target: str | None = None  # note id when status == "ok"
+    candidates: tuple[str, ...] = ()  # for ambiguous links
+
+
+@dataclass(frozen=True)
+class Collection:
+    """Every note of a collection with its links resolved: the input of the graph and render stages."""
+
+    root: str
+    notes: Mapping[str, Note]
+    links: tuple[Link, ...]
+    diagnostics: tuple[Diagnostic, ...]
+
+    def resolved(self) -> list[Link]:
+        return [link for link in self.links if link.status == "ok" and link.target != link.source]
+
+
+@dataclass(frozen=True)
+class Related:
+    """One ranked related note with its score and the evidence that makes it checkable."""
+
+    id: str
+    score: float
+    why: tuple[str, ...] = ()  # e.g. ("link", "similar", "source", "shared sources: X")
+    passage: str = ""  # best-matching passage of the related note
+    own_passage: str = ""  # the passage of this note it matched
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """One edge of a note's concept map, seen from the note."""
+
+    id: str
+    kind: Literal["link", "similar", "backlink", "source"]
+    score: float | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    """An inquiry note citing this note, with the sentence that cites it."""
+
+    id: str
+    context: str
+
+
+@dataclass(frozen=True)
+class NoteFacts:
+    """Everything the site and the CLI show about one note, derived from the graph."""
+
+    id: str
+    direct: int
+    two_hop: int
+    cluster: int
+    cluster_size: str  # small | medium | large
+    neighbours: tuple[Neighbour, ...]
+    related: tuple[Related, ...]  # every kind, best first
+    related_papers: tuple[Related, ...]
+    related_concepts: tuple[Related, ...]
+    inquiring_lines: tuple[Citation, ...]
+    backlinks: tuple[Citation, ...]
+
+
+@dataclass(frozen=True)
+class Cluster:
+    id: int
+    label: str
+    terms: tuple[str, ...]
+    members: tuple[str, ...]
+    central: tuple[str, ...]
+    size_class: str

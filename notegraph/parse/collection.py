@@ -1,0 +1,118 @@
+"""The notes folder -> parsed notes: walking, exclusions, symlink and size safety, a parse cache hook."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from notegraph.model import Diagnostic, Note
+from notegraph.parse.note import parse_note
+
+SKIP_DIRS = frozenset({".git", ".notegraph", ".obsidian", ".trash", "node_modules", "__pycache__", ".venv"})
+NOTE_SUFFIXES = (".md", ".markdown")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    relpath: str  # POSIX, relative to the notes folder
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+def iter_note_files(root: Path, exclude: tuple[str, ...] = (), skip: tuple[Path, ...] = ()) -> Iterator[SourceFile | Diagnostic]:
+    """Every note file under root, sorted; symlinks are followed only while they stay inside root."""
+    root = root.resolve()
+    skip_resolved = tuple(p.resolve() for p in skip)
+    seen_dirs: set[tuple[int, int]] = set()
+
+    def walk(directory: Path, rel: str) -> Iterator[SourceFile | Diagnostic]:
+        try:
+            stat = directory.stat()
+            if (stat.st_dev, stat.st_ino) in seen_dirs:
+                yield Diagnostic(rel or ".", 1, "warning", "symlink-loop", "symlinked folder loops back; not followed")
+                return
+            seen_dirs.add((stat.st_dev, stat.st_ino))
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            yield Diagnostic(rel or ".", 1, "error", "unreadable", f"cannot read folder: {exc.strerror or exc}")
+            return
+        for entry in entries:
+            relpath = f"{rel}/{entry.name}" if rel else entry.name
+            if _excluded(relpath, exclude):
+                continue
+            path = Path(entry.path)
+            try:
+                if entry.is_symlink():
+                    target = path.resolve(strict=True)
+                    if target != root and root not in target.parents:
+                        yield Diagnostic(relpath, 1, "warning", "symlink-outside", "symlink points outside the notes folder; not followed")
+                        continue
+                is_dir = entry.is_dir()
+                is_file = entry.is_file()
+            except (OSError, RuntimeError):
+                yield Diagnostic(relpath, 1, "warning", "symlink-loop", "broken or looping symlink; skipped")
+                continue
+            if is_dir:
+                if entry.name in SKIP_DIRS or entry.name.startswith("."):
+                    continue
+                if any(path.resolve() == s or s in path.resolve().parents for s in skip_resolved):
+                    continue
+                yield from walk(path, relpath)
+            elif is_file and entry.name.lower().endswith(NOTE_SUFFIXES) and not entry.name.startswith("."):
+                stat = path.stat()
+                yield SourceFile(relpath, path, stat.st_size, stat.st_mtime_ns)
+
+    yield from walk(root, "")
+
+
+def _excluded(relpath: str, patterns: tuple[str, ...]) -> bool:
+    for pattern in patterns:
+        pattern = pattern.strip("/")
+        if fnmatch.fnmatch(relpath, pattern) or relpath == pattern or relpath.startswith(pattern + "/"):
+            return True
+    return False
+
+
+ParseFn = Callable[[SourceFile, bytes], tuple[Note | None, list[Diagnostic]]]
+
+
+def read_notes(
+    root: Path,
+    *,
+    exclude: tuple[str, ...] = (),
+    skip: tuple[Path, ...] = (),
+    allow_html: bool = False,
+    max_bytes: int = 8 * 1024 * 1024,
+    parse: ParseFn | None = None,
+) -> tuple[list[Note], list[Diagnostic]]:
+    """Parse every note under root. A bad file becomes a diagnostic; the rest still loads."""
+    notes: list[Note] = []
+    diagnostics: list[Diagnostic] = []
+
+    def default_parse(source: SourceFile, data: bytes) -> tuple[Note | None, list[Diagnostic]]:
+        return parse_note(source.relpath, data, allow_html=allow_html)
+
+    parse_fn = parse or default_parse
+    for item in iter_note_files(root, exclude, skip):
+        if isinstance(item, Diagnostic):
+            diagnostics.append(item)
+            continue
+        if item.size > max_bytes:
+            diagnostics.append(
+                Diagnostic(item.relpath, 1, "error", "too-large", f"note is {item.size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit; skipped")
+            )
+            continue
+        try:
+            data = item.path.read_bytes()
+        except OSError as exc:
+            diagnostics.append(Diagnostic(item.relpath, 1, "error", "unreadable", f"cannot read file: {exc.strerror or exc}"))
+            continue
+        note, diags = parse_fn(item, data)
+        diagnostics.extend(diags)
+        if note is not None:
+            notes.append(note)
+    return notes, diagnostics

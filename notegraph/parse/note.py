@@ -1,0 +1,397 @@
+"""One file's bytes -> a Note: decoding, front matter, markdown tokens, links, tags, lede, clean text."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import posixpath
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import unquote
+
+import yaml
+from markdown_it.token import Token
+
+from notegraph.model import KINDS, Diagnostic, Note, RawLink
+from notegraph.parse.markdown import (
+    BLOCK_ID_RE,
+    blank_comments,
+    find_tags,
+    make_markdown,
+    split_wikilink,
+)
+
+_WIKILINK_IN_TEXT_RE = re.compile(r"(!?)\[\[([^\[\]\n]+?)\]\]")
+_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])")
+ATTACHMENT_EXTS = frozenset(
+    "png jpg jpeg gif svg webp bmp avif pdf mp3 mp4 webm wav ogg mov csv zip excalidraw canvas".split()
+)
+_MAX_CONTEXT = 400
+
+
+class _Diag:
+    """Collects diagnostics for one file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.items: list[Diagnostic] = []
+
+    def error(self, line: int, code: str, message: str) -> None:
+        self.items.append(Diagnostic(self.path, max(line, 1), "error", code, message))
+
+    def warn(self, line: int, code: str, message: str) -> None:
+        self.items.append(Diagnostic(self.path, max(line, 1), "warning", code, message))
+
+
+def decode(data: bytes, diag: _Diag) -> str | None:
+    """Bytes -> text, best effort: BOMs honoured, UTF-16 accepted, bad bytes replaced and reported."""
+    if not data.strip():
+        diag.warn(1, "empty-file", "file is empty")
+        return ""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        diag.warn(1, "encoding", "file is UTF-16; read it, but save notes as UTF-8")
+        text = data.decode("utf-16", errors="replace")
+    else:
+        if b"\x00" in data[:8192]:
+            diag.error(1, "binary-file", "file is binary, not a markdown note; skipped")
+            return None
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            diag.warn(line, "encoding", f"file is not valid UTF-8 (byte 0x{data[exc.start]:02x}); read with replacement")
+            text = data.decode("utf-8-sig", errors="replace")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.lstrip("\ufeff")
+
+
+def split_front_matter(text: str, diag: _Diag) -> tuple[dict[str, Any], str, int, list[str]]:
+    """Returns (front matter, body, line number of the body's first line, front matter lines)."""
+    if not text.startswith("---\n") and text.rstrip("\n") != "---":
+        return {}, text, 1, []
+    lines = text.split("\n")
+    for index in range(1, len(lines)):
+        if lines[index].rstrip() in ("---", "..."):
+            fm_lines = lines[1:index]
+            body = "\n".join(lines[index + 1 :])
+            return _load_yaml("\n".join(fm_lines), diag), body, index + 2, fm_lines
+    diag.error(1, "front-matter", "front matter opened with '---' but never closed; read as body")
+    return {}, text, 1, []
+
+
+def _load_yaml(source: str, diag: _Diag) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(source) if source.strip() else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = (mark.line + 2) if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        diag.error(line, "front-matter", f"invalid YAML front matter: {problem}; front matter ignored")
+        return {}
+    except RecursionError:
+        diag.error(1, "front-matter", "front matter is nested too deeply; ignored")
+        return {}
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        diag.error(2, "front-matter", f"front matter is a {type(data).__name__}, not a mapping; ignored")
+        return {}
+    return {str(key): value for key, value in data.items()}
+
+
+def json_safe(value: Any, depth: int = 0) -> Any:
+    """Front matter values as JSON-safe data: dates become ISO strings, unknown objects strings."""
+    if depth > 20:
+        return None
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [json_safe(v, depth + 1) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _field_line(fm_lines: list[str], key: str) -> int:
+    prefix = f"{key}:"
+    for index, line in enumerate(fm_lines):
+        if line.startswith(prefix):
+            return index + 2
+    return 1
+
+
+def _string_list(meta: Mapping[str, Any], key: str, fm_lines: list[str], diag: _Diag) -> tuple[str, ...]:
+    value = meta.get(key)
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        diag.warn(_field_line(fm_lines, key), "front-matter-type", f"'{key}' should be a list of strings, not {value!r}; ignored")
+        return ()
+    out = []
+    for item in value:
+        if isinstance(item, str | int | float) and not isinstance(item, bool) and str(item).strip():
+            out.append(str(item).strip())
+        elif item is not None:
+            diag.warn(_field_line(fm_lines, key), "front-matter-type", f"'{key}' item {item!r} is not a string; ignored")
+    return tuple(dict.fromkeys(out))
+
+
+def _string(meta: Mapping[str, Any], key: str, fm_lines: list[str], diag: _Diag) -> str | None:
+    value = meta.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value).strip() or None
+    diag.warn(_field_line(fm_lines, key), "front-matter-type", f"'{key}' should be text, not {type(value).__name__}; ignored")
+    return None
+
+
+def _date(meta: Mapping[str, Any], fm_lines: list[str], diag: _Diag) -> str | None:
+    value = meta.get("date")
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip()[:10]).isoformat()
+        except ValueError:
+            pass
+    diag.warn(_field_line(fm_lines, "date"), "front-matter-type", f"'date: {value}' is not a date (use YYYY-MM-DD); ignored")
+    return None
+
+
+def _inline_plain(children: Iterable[Token], links_out: list[tuple[int, dict[str, Any]]] | None = None) -> str:
+    """Plain text of an inline token's children; records (offset in the plain text, link info)."""
+    parts: list[str] = []
+    length = 0
+    for child in children:
+        text = ""
+        if child.type in ("text", "code_inline"):
+            text = child.content
+        elif child.type in ("softbreak", "hardbreak"):
+            text = " "
+        elif child.type == "wikilink":
+            meta = child.meta
+            text = meta["shown"] or meta["target"] or (meta["heading"] or "")
+            if meta["embed"] and meta["target"].rsplit(".", 1)[-1].lower() in ATTACHMENT_EXTS:
+                text = ""
+            if links_out is not None:
+                links_out.append((length, {"kind": "wiki", **meta}))
+        elif child.type == "angle_link":
+            text = child.meta["href"]
+            if links_out is not None:
+                links_out.append((length, {"kind": "markdown", "href": child.meta["href"], "shown": None}))
+        elif child.type == "link_open":
+            if links_out is not None:
+                links_out.append((length, {"kind": "markdown", "href": str(child.attrs.get("href", "")), "shown": ""}))
+        elif child.type == "image":
+            text = child.content
+        parts.append(text)
+        length += len(text)
+    return "".join(parts)
+
+
+def _sentence_at(text: str, offset: int) -> str:
+    start = 0
+    end = len(text)
+    for match in _SENTENCE_END_RE.finditer(text):
+        if match.end() <= offset:
+            start = match.end()
+        elif match.start() >= offset:
+            end = match.start()
+            break
+    sentence = " ".join(text[start:end].split())
+    if len(sentence) > _MAX_CONTEXT:
+        sentence = sentence[:_MAX_CONTEXT].rsplit(" ", 1)[0] + "…"
+    return sentence
+
+
+def _shown_of_markdown_link(children: list[Token], start: int) -> str:
+    parts = []
+    for child in children[start + 1 :]:
+        if child.type == "link_close":
+            break
+        parts.append(child.content)
+    return "".join(parts)
+
+
+def _line_of(token_map: list[int] | None, src: str, offset: int, body_line: int) -> int:
+    base = token_map[0] if token_map else 0
+    return body_line + base + src.count("\n", 0, max(offset, 0))
+
+
+def _make_raw_link(info: dict[str, Any], line: int, context: str) -> RawLink | None:
+    if info["kind"] == "wiki":
+        shown = info["shown"]
+        target = info["target"]
+        if info["embed"] and shown is not None and re.fullmatch(r"\d+(x\d+)?", shown):
+            shown = None  # ![[img.png|400]] is a size, not an alias
+        return RawLink(
+            target=target,
+            line=line,
+            style="wiki",
+            shown=shown,
+            heading=info["heading"],
+            block=info["block"],
+            embed=info["embed"],
+            context=context,
+        )
+    href = info["href"].strip()
+    if not href or _SCHEME_RE.match(href) or href.startswith("//"):
+        return None  # external URL: not a note link
+    path, _, anchor = href.partition("#")
+    path = unquote(path)
+    if path and not path.lower().endswith(".md") and "." in posixpath.basename(path):
+        ext = posixpath.basename(path).rsplit(".", 1)[-1].lower()
+        if ext not in ATTACHMENT_EXTS:
+            return None  # a link to some other kind of file (html, txt...): not ours to resolve
+    heading = unquote(anchor) if anchor and not anchor.startswith("^") else None
+    block = anchor[1:] if anchor.startswith("^") else None
+    return RawLink(target=path, line=line, style="markdown", shown=info.get("shown") or None, heading=heading, block=block, context=context)
+
+
+def parse_note(relpath: str, data: bytes, *, allow_html: bool = False) -> tuple[Note | None, list[Diagnostic]]:
+    """Parse one note. Never raises for bad content: problems become diagnostics."""
+    diag = _Diag(relpath)
+    text = decode(data, diag)
+    if text is None:
+        return None, diag.items
+    meta, body, body_line, fm_lines = split_front_matter(text, diag)
+    body_clean = blank_comments(body)
+    md = make_markdown(allow_html)
+    try:
+        tokens = md.parse(body_clean)
+    except RecursionError:
+        diag.error(body_line, "too-deep", "markdown is nested too deeply to parse; body read as plain text")
+        tokens = []
+
+    links: list[RawLink] = []
+    headings: list[str] = []
+    paragraphs: list[str] = []
+    plain_parts: list[str] = []
+    first_h1: str | None = None
+    lede = ""
+    tags: list[str] = []
+    parents: list[str] = []
+    for index, token in enumerate(tokens):
+        if token.nesting == 1:
+            parents.append(token.type)
+        elif token.nesting == -1 and parents:
+            parents.pop()
+        if token.type != "inline":
+            continue  # fences and code blocks carry no links, tags or prose
+        children = token.children or []
+        found: list[tuple[int, dict[str, Any]]] = []
+        plain = _inline_plain(children, found)
+        parent = tokens[index - 1].type if index else ""
+        if parent == "heading_open":
+            headings.append(plain.strip())
+            if not plain_parts and tokens[index - 1].tag == "h1":
+                first_h1 = plain.strip()  # a title only when the note opens with it
+        else:
+            tags.extend(find_tags(plain))
+            if parent == "paragraph_open" and "blockquote_open" not in parents and plain.strip():
+                paragraphs.append(plain.strip())
+                if not lede and "list_item_open" not in parents:
+                    lede = " ".join(plain.split())
+        plain_parts.append(plain)
+        # line numbers: offsets of link syntax in the inline source
+        src = token.content
+        search_from = 0
+        md_link_children = [i for i, c in enumerate(children) if c.type == "link_open"]
+        md_iter = iter(md_link_children)
+        for plain_offset, info in found:
+            if info["kind"] == "wiki" or "offset" in info:
+                src_offset = info.get("offset", 0)
+            else:
+                href = info["href"]
+                pos = src.find("](" + href, search_from)
+                if pos < 0:
+                    pos = src.find(href, search_from)
+                src_offset = max(pos, 0)
+                search_from = src_offset + 1
+                child_index = next(md_iter, None)
+                if child_index is not None:
+                    info["shown"] = _shown_of_markdown_link(children, child_index)
+            raw = _make_raw_link(info, _line_of(token.map, src, src_offset, body_line), _sentence_at(plain, plain_offset))
+            if raw is not None:
+                links.append(raw)
+
+    blocks = tuple(m.group(1) for m in (BLOCK_ID_RE.search(line) for line in body.split("\n")) if m)
+
+    stem = posixpath.splitext(posixpath.basename(relpath))[0]
+    note_id = posixpath.splitext(relpath)[0]
+
+    title = _string(meta, "title", fm_lines, diag) or first_h1 or stem
+    kind = (_string(meta, "kind", fm_lines, diag) or "synthesis").lower()
+    if kind not in KINDS:
+        diag.warn(_field_line(fm_lines, "kind"), "unknown-kind", f"kind '{kind}' is not one of {', '.join(KINDS)}; using synthesis")
+        kind = "synthesis"
+
+    # links written in front matter values: `sources: ["[[Note]]"]`, `related: "[[X]]"`
+    _string_list(meta, "sources", fm_lines, diag)  # type check only; the links are taken below
+    for key, value in meta.items():
+        for item in _strings_in(value):
+            line = _fm_line_of(fm_lines, key, item)
+            matched = False
+            for match in _WIKILINK_IN_TEXT_RE.finditer(item):
+                target, heading, block, shown = split_wikilink(match.group(2))
+                links.append(RawLink(target=target, line=line, style="frontmatter", shown=shown, heading=heading, block=block, field=key))
+                matched = True
+            if key == "sources" and not matched and item.strip():
+                links.append(RawLink(target=item.strip(), line=line, style="frontmatter", field=key))
+
+    lede_text = " ".join(paragraphs[0].split()) if paragraphs and not lede else lede
+    tags_all = tuple(dict.fromkeys([*_string_list(meta, "tags", fm_lines, diag), *tags]))
+    note = Note(
+        id=note_id,
+        path=relpath,
+        title=title,
+        kind=kind,
+        date=_date(meta, fm_lines, diag),
+        topics=_string_list(meta, "topics", fm_lines, diag),
+        claim=_string(meta, "claim", fm_lines, diag),
+        question=_string(meta, "question", fm_lines, diag),
+        aliases=_string_list(meta, "aliases", fm_lines, diag),
+        tags=tuple(t.lstrip("#") for t in tags_all),
+        lede=lede_text,
+        body=body,
+        body_line=body_line,
+        meta=json_safe(meta),
+        headings=tuple(headings),
+        blocks=blocks,
+        links=tuple(links),
+        text=" ".join(" ".join(plain_parts).split()),
+        content_hash=hashlib.sha256(data).hexdigest(),
+    )
+    return note, diag.items
+
+
+def _strings_in(value: Any, depth: int = 0) -> list[str]:
+    if depth > 10:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [s for item in value for s in _strings_in(item, depth + 1)]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings_in(item, depth + 1)]
+    return []
+
+
+def _fm_line_of(fm_lines: list[str], key: str, item: str) -> int:
+    needle = item.strip()[:40]
+    start = _field_line(fm_lines, key) - 2
+    for index in range(max(start, 0), len(fm_lines)):
+        if needle and needle in fm_lines[index]:
+            return index + 2
+    return start + 2 if start >= 0 else 1

@@ -1,0 +1,178 @@
+"""Raw links -> resolved links and diagnostics, the way Obsidian resolves them (ambiguity reported, never guessed)."""
+
+from __future__ import annotations
+
+import posixpath
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from notegraph.model import Collection, Diagnostic, Link, Note, RawLink
+from notegraph.parse.note import ATTACHMENT_EXTS
+
+
+def _key(name: str) -> str:
+    return " ".join(name.strip().lower().split())
+
+
+def _anchor_key(heading: str) -> str:
+    """Headings match by their letters and digits: `#eip-editors`, `EIP Editors` and `EIP+Editors` agree."""
+    return "".join(ch for ch in heading.lower() if ch.isalnum())
+
+
+def _strip_md(name: str) -> str:
+    lower = name.lower()
+    for suffix in (".md", ".markdown"):
+        if lower.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+@dataclass
+class NameIndex:
+    """Lookup tables built once per collection: every resolution is a dict lookup, never a scan."""
+
+    ids: dict[str, str] = field(default_factory=dict)  # lowercased id -> id
+    by_stem: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    by_suffix: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # "folder/stem" tails
+    by_title: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    by_alias: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    @classmethod
+    def build(cls, notes: Iterable[Note]) -> NameIndex:
+        index = cls()
+        for note in notes:
+            lower = note.id.lower()
+            index.ids[lower] = note.id
+            parts = lower.split("/")
+            index.by_stem[parts[-1]].append(note.id)
+            for i in range(1, len(parts) - 1):
+                index.by_suffix["/".join(parts[i:])].append(note.id)
+            index.by_title[_key(note.title)].append(note.id)
+            for alias in note.aliases:
+                index.by_alias[_key(alias)].append(note.id)
+        return index
+
+
+@dataclass(frozen=True)
+class Resolution:
+    status: str
+    target: str | None = None
+    candidates: tuple[str, ...] = ()
+    message: str = ""
+
+
+def _pick(candidates: Sequence[str], source_folder: str) -> Resolution:
+    unique = sorted(set(candidates))
+    if len(unique) == 1:
+        return Resolution("ok", unique[0])
+    same_folder = [c for c in unique if posixpath.dirname(c) == source_folder]
+    if len(same_folder) == 1:
+        return Resolution("ok", same_folder[0])
+    depth = min(c.count("/") for c in unique)
+    shortest = [c for c in unique if c.count("/") == depth]
+    if len(shortest) == 1:
+        return Resolution(
+            "ok",
+            shortest[0],
+            tuple(unique),
+            f"resolved to '{shortest[0]}' by shortest path; other candidates: {', '.join(c for c in unique if c != shortest[0])}",
+        )
+    return Resolution("ambiguous", None, tuple(unique), f"matches {len(unique)} notes: {', '.join(unique)}")
+
+
+def resolve_target(index: NameIndex, source: Note, raw: RawLink) -> Resolution:
+    """Resolve one link target from ``source``. Pure lookups; no file system access."""
+    target = raw.target.strip().replace("\\", "/")
+    if not target:
+        return Resolution("ok", source.id)  # [[#Heading]]: a link into the note itself
+    ext = posixpath.basename(target).rsplit(".", 1)[-1].lower() if "." in posixpath.basename(target) else ""
+    if ext in ATTACHMENT_EXTS:
+        return Resolution("attachment")
+    name = _strip_md(target)
+    if raw.style == "markdown" and not name.startswith("/"):
+        joined = posixpath.normpath(posixpath.join(source.folder, name))
+        if joined == ".." or joined.startswith("../"):
+            return Resolution("outside", message="points outside the notes folder; not followed")
+        found = index.ids.get(joined.lower())
+        if found:
+            return Resolution("ok", found)
+    name = name.lstrip("/")
+    if name.startswith("../") or "/../" in name or name == "..":
+        return Resolution("outside", message="points outside the notes folder; not followed")
+    lower = _key(name) if "/" not in name else name.lower()
+    if "/" in name:
+        exact = index.ids.get(lower)
+        if exact:
+            return Resolution("ok", exact)
+        candidates = index.by_suffix.get(lower, [])
+        if candidates:
+            return _pick(candidates, source.folder)
+        return Resolution("dangling")
+    for table in (index.by_stem, index.by_title, index.by_alias):
+        candidates = table.get(lower, [])
+        if candidates:
+            return _pick(candidates, source.folder)
+    return Resolution("dangling")
+
+
+def resolve(root: str, notes: Sequence[Note], parse_diagnostics: Iterable[Diagnostic] = ()) -> Collection:
+    """Resolve every note's links; report dangling, ambiguous and outside links and duplicate titles."""
+    ordered = sorted(notes, key=lambda n: n.id)
+    by_id = {note.id: note for note in ordered}
+    index = NameIndex.build(ordered)
+    diagnostics = list(parse_diagnostics)
+    links: list[Link] = []
+    for note in ordered:
+        for raw in note.links:
+            res = resolve_target(index, note, raw)
+            shown = _describe(raw)
+            if res.status == "attachment":
+                continue
+            if res.status == "dangling":
+                diagnostics.append(Diagnostic(note.path, raw.line, "warning", "dangling-link", f"{shown} points to no note"))
+            elif res.status == "ambiguous":
+                diagnostics.append(Diagnostic(note.path, raw.line, "warning", "ambiguous-link", f"{shown} is ambiguous: {res.message}"))
+            elif res.status == "outside":
+                diagnostics.append(Diagnostic(note.path, raw.line, "warning", "outside-link", f"{shown} {res.message}"))
+            elif res.message:
+                diagnostics.append(Diagnostic(note.path, raw.line, "warning", "ambiguous-link", f"{shown} {res.message}"))
+            if res.status == "ok" and res.target is not None:
+                _check_anchor(by_id[res.target], raw, note, diagnostics)
+            status = res.status if res.status in ("ok", "dangling", "ambiguous", "outside") else "dangling"
+            links.append(Link(source=note.id, raw=raw, status=status, target=res.target, candidates=res.candidates))  # type: ignore[arg-type]
+    diagnostics.extend(_duplicate_titles(ordered))
+    return Collection(root=root, notes=by_id, links=tuple(links), diagnostics=tuple(sorted(set(diagnostics))))
+
+
+def _describe(raw: RawLink) -> str:
+    if raw.style == "markdown":
+        return f"link '{raw.target}'"
+    anchor = f"#{raw.heading}" if raw.heading else (f"#^{raw.block}" if raw.block else "")
+    return f"link [[{raw.target}{anchor}]]"
+
+
+def _check_anchor(target: Note, raw: RawLink, source: Note, diagnostics: list[Diagnostic]) -> None:
+    if raw.heading:
+        wanted = _anchor_key(raw.heading)
+        if not any(_anchor_key(h) == wanted for h in target.headings):
+            diagnostics.append(
+                Diagnostic(source.path, raw.line, "warning", "dangling-heading", f"{_describe(raw)}: heading '{raw.heading}' not found in {target.path}")
+            )
+    if raw.block and raw.block not in target.blocks:
+        diagnostics.append(
+            Diagnostic(source.path, raw.line, "warning", "dangling-block", f"{_describe(raw)}: block ^{raw.block} not found in {target.path}")
+        )
+
+
+def _duplicate_titles(notes: Sequence[Note]) -> list[Diagnostic]:
+    by_title: Mapping[str, list[Note]] = defaultdict(list)
+    for note in notes:
+        by_title[_key(note.title)].append(note)  # type: ignore[index]
+    out = []
+    for group in by_title.values():
+        if len(group) > 1:
+            for note in group:
+                others = ", ".join(n.path for n in group if n is not note)
+                out.append(Diagnostic(note.path, 1, "warning", "duplicate-title", f"title '{note.title}' is also used by {others}"))
+    return out
