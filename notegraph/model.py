@@ -165,3 +165,18 @@ class Cluster:
     members: tuple[str, ...]
     central: tuple[str, ...]
     size_class: str
+
+
+@dataclass(frozen=True)
+class GraphResult:
+    """The graph stage's output: the networkx graph plus everything derived from it for pages and queries.
+
+    ``graph`` is a ``networkx.MultiDiGraph``: nodes are note ids with attributes kind, title, topics, date,
+    path, cluster; edges carry ``kind`` = link | similar | source (and ``score`` for similar, ``line`` and
+    ``shown`` for link). Backlinks are the reverse view of ``link`` edges, never stored twice.
+    """
+
+    graph: Any
+    facts: Mapping[str, NoteFacts]
+    clusters: tuple[Cluster, ...]
+    model_id: str = ""
