@@ -72,3 +72,24 @@ def check(notes_dir: Path, as_json: bool, strict: bool) -> None:
         )
     if report.failed(strict):
         sys.exit(1)
+
+
+@main.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--into", "into", required=True, type=click.Path(file_okay=False, path_type=Path), help="Notes folder to write into.")
+@click.option("--force", is_flag=True, help="Overwrite notes that already exist.")
+@friendly
+def import_cmd(files: tuple[Path, ...], into: Path, force: bool) -> None:
+    """Import plain-text note pages, BibTeX (.bib) or CSL-JSON (.json) as markdown notes."""
+    from notegraph.config import Settings, load_settings
+    from notegraph.pipeline import import_files
+
+    settings = load_settings(into) if into.is_dir() else Settings(notes_dir=into)
+    report = import_files(list(files), into, force=force, settings=settings)
+    for diagnostic in report.diagnostics:
+        click.echo(diagnostic.format(), err=True)
+    for path in report.written:
+        click.echo(f"wrote {path}")
+    click.echo(f"{len(report.written)} note(s) written, {len(report.skipped)} skipped", err=True)
+    if any(d.severity == "error" for d in report.diagnostics):
+        sys.exit(1)

@@ -23,6 +23,7 @@ from notegraph.parse.markdown import (
 )
 
 _WIKILINK_IN_TEXT_RE = re.compile(r"(!?)\[\[([^\[\]\n]+?)\]\]")
+_HTML_TAG_RE = re.compile(r"</?[A-Za-z][^<>]*>")
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])")
 ATTACHMENT_EXTS = frozenset(
@@ -175,7 +176,9 @@ def _inline_plain(children: Iterable[Token], links_out: list[tuple[int, dict[str
     length = 0
     for child in children:
         text = ""
-        if child.type in ("text", "code_inline"):
+        if child.type == "text":
+            text = _HTML_TAG_RE.sub("", child.content)  # raw HTML is markup, not prose
+        elif child.type == "code_inline":
             text = child.content
         elif child.type in ("softbreak", "hardbreak"):
             text = " "

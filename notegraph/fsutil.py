@@ -1,0 +1,122 @@
+"""File-system safety: atomic writes, the build lock, and swapping a finished site into place."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from notegraph.errors import BuildError, BusyError
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path`` and rename it over: readers see old or new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def build_lock(state_dir: Path, wait: bool = False) -> Iterator[None]:
+    """One build per collection at a time; a second one is refused with a clear message (or waits)."""
+    import fcntl
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = state_dir / "build.lock"
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise BusyError(f"another notegraph build is running on this collection (lock: {lock_path}); try again when it ends") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def check_out_dir(out: Path, notes_dir: Path) -> None:
+    """Refuse an output folder that is the notes folder, inside it, or one of its parents."""
+    out_r = out.resolve()
+    notes_r = notes_dir.resolve()
+    if out_r == notes_r or out_r in notes_r.parents:
+        raise BuildError(f"--out {out} would overwrite the notes folder {notes_dir}; choose another folder")
+    if notes_r in out_r.parents:
+        raise BuildError(f"--out {out} is inside the notes folder {notes_dir}; choose a folder outside it")
+    if out_r == Path(out_r.anchor) or out_r == Path.home().resolve():
+        raise BuildError(f"--out {out} is not a site folder; choose a dedicated folder")
+    if out.exists() and not out.is_dir():
+        raise BuildError(f"--out {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / ".notegraph-manifest.json").exists() and not _only_readme(out):
+        raise BuildError(f"--out {out} holds files that notegraph did not write; refusing to replace them")
+
+
+def _only_readme(out: Path) -> bool:
+    return {p.name for p in out.iterdir()} <= {"README.md", ".gitignore"}
+
+
+def staging_dir(out: Path) -> Path:
+    """A fresh folder beside ``out`` (same file system, so the final swap is a rename)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    except OSError as exc:
+        raise BuildError(_os_message(exc, out.parent)) from None
+
+
+def swap_in(staged: Path, out: Path) -> None:
+    """Replace ``out`` by ``staged`` with renames only; the old site survives until the new one is in place."""
+    keep = [p for p in out.iterdir() if p.name in ("README.md", ".gitignore")] if out.is_dir() else []
+    for item in keep:
+        shutil.copy2(item, staged / item.name)
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    try:
+        if out.exists():
+            os.replace(out, old)
+        os.replace(staged, out)
+    except OSError as exc:
+        if old.exists() and not out.exists():
+            os.replace(old, out)
+        raise BuildError(_os_message(exc, out)) from None
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def discard(staged: Path) -> None:
+    shutil.rmtree(staged, ignore_errors=True)
+
+
+def clean_stale(out: Path) -> None:
+    """Remove staging folders left by builds that were killed (the published site is untouched)."""
+    if not out.parent.exists():
+        return
+    for item in out.parent.iterdir():
+        if item.name.startswith((f".{out.name}.building-", f".{out.name}.old-")):
+            shutil.rmtree(item, ignore_errors=True)
+
+
+def _os_message(exc: OSError, where: Path) -> str:
+    if exc.errno == errno.ENOSPC:
+        return f"disk full while writing {where}; the previous site is unchanged"
+    if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+        return f"cannot write to {where} ({exc.strerror}); the previous site is unchanged"
+    return f"cannot write {where}: {exc.strerror or exc}; the previous site is unchanged"
+
+
+def os_error_message(exc: OSError, where: Path) -> str:
+    return _os_message(exc, where)

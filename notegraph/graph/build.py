@@ -1,0 +1,186 @@
+"""Collection + embeddings -> networkx graph, clusters and every per-note figure the site shows."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import networkx as nx
+import numpy as np
+
+from notegraph.graph.clusters import communities, label_clusters, load_previous, save_assignment, stable_ids
+from notegraph.graph.rank import Ranker
+from notegraph.graph.similarity import top_k
+from notegraph.model import Citation, Cluster, Collection, GraphResult, Neighbour, NoteFacts, Related
+
+RELATED_PAPERS = 8
+RELATED_CONCEPTS = 8
+
+
+class EmbeddingsLike(Protocol):
+    model_id: str
+    ids: list[str]
+    vectors: np.ndarray
+    chunks: dict[str, list[str]]
+    chunk_vectors: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class GraphSettings:
+    similar_k: int = 5
+    similar_threshold: float = 0.45
+    related_k: int = 10
+    cluster_state: Path | None = None
+    exclude_linked_from_similar: bool = True
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: GraphSettings) -> GraphResult:
+    notes = collection.notes
+    ids = sorted(notes)
+    graph = nx.MultiDiGraph()
+    for note_id in ids:
+        note = notes[note_id]
+        graph.add_node(note_id, kind=note.kind, title=note.title, topics=list(note.topics), date=note.date or "", path=note.path)
+
+    # explicit edges: one `link` edge per distinct (source, target); `source` for an inquiry's sources
+    seen: set[tuple[str, str, str]] = set()
+    for link in collection.resolved():
+        assert link.target is not None
+        kind = "source" if link.raw.field == "sources" else "link"
+        key = (link.source, link.target, kind)
+        if key in seen:
+            continue
+        seen.add(key)
+        graph.add_edge(link.source, link.target, key=kind, kind=kind, line=link.raw.line, shown=link.raw.shown or "")
+
+    # semantically near: each note's top-k by cosine above the threshold
+    emb_index = {note_id: i for i, note_id in enumerate(embeddings.ids)}
+    vectors = embeddings.vectors
+    if settings.similar_k > 0 and vectors.shape[0] > 1:
+        idx, scores = top_k(vectors, settings.similar_k)
+        for row, note_id in enumerate(embeddings.ids):
+            for col, score in zip(idx[row], scores[row], strict=True):
+                if score < settings.similar_threshold or not np.isfinite(score):
+                    continue
+                other = embeddings.ids[int(col)]
+                if graph.has_edge(other, note_id, key="similar"):
+                    continue
+                graph.add_edge(note_id, other, key="similar", kind="similar", score=round(float(score), 4))
+
+    undirected = _weighted_undirected(graph, ids)
+    assigned = stable_ids(communities(undirected), load_previous(settings.cluster_state))
+    clusters = label_clusters(assigned, notes, undirected)
+    if settings.cluster_state is not None:
+        save_assignment(settings.cluster_state, clusters)
+    cluster_of = {member: c for c in clusters for member in c.members}
+    for note_id in ids:
+        graph.nodes[note_id]["cluster"] = cluster_of[note_id].id if note_id in cluster_of else -1
+
+    ranker = Ranker(collection, embeddings, graph)
+    facts = {note_id: _facts(note_id, graph, undirected, collection, ranker, cluster_of, emb_index, settings) for note_id in ids}
+    return GraphResult(graph=graph, facts=facts, clusters=tuple(clusters), model_id=embeddings.model_id)
+
+
+def _weighted_undirected(graph: nx.MultiDiGraph, ids: Sequence[str]) -> nx.Graph:
+    undirected = nx.Graph()
+    undirected.add_nodes_from(ids)
+    for u, v, data in sorted(graph.edges(data=True), key=lambda e: (e[0], e[1], e[2]["kind"])):
+        if u == v:
+            continue
+        weight = float(data.get("score", 1.0)) if data["kind"] == "similar" else 1.0
+        if undirected.has_edge(u, v):
+            undirected[u][v]["weight"] += weight
+        else:
+            undirected.add_edge(u, v, weight=weight)
+    return undirected
+
+
+def _facts(
+    note_id: str,
+    graph: nx.MultiDiGraph,
+    undirected: nx.Graph,
+    collection: Collection,
+    ranker: Ranker,
+    cluster_of: Mapping[str, Cluster],
+    emb_index: Mapping[str, int],
+    settings: GraphSettings,
+) -> NoteFacts:
+    notes = collection.notes
+    relation: dict[str, tuple[int, str, float | None]] = {}  # neighbour -> (priority, kind, score)
+    priority = {"link": 0, "source": 0, "backlink": 1, "similar": 2}
+
+    def offer(other: str, kind: str, score: float | None) -> None:
+        if other == note_id:
+            return
+        current = relation.get(other)
+        mapped = "link" if kind == "source" else kind
+        best_score = score if score is not None else (current[2] if current else None)
+        if current is None or priority[kind] < current[0]:
+            relation[other] = (priority[kind], mapped, best_score)
+        elif score is not None and current[2] is None:
+            relation[other] = (current[0], current[1], score)
+
+    for _, target, data in graph.out_edges(note_id, data=True):
+        offer(target, data["kind"], data.get("score"))
+    for source, _, data in graph.in_edges(note_id, data=True):
+        offer(source, "similar" if data["kind"] == "similar" else "backlink", data.get("score"))
+
+    neighbours = tuple(
+        Neighbour(id=other, kind=kind, score=score)  # type: ignore[arg-type]
+        for other, (_, kind, score) in sorted(relation.items(), key=lambda item: (item[1][0], -(item[1][2] or 0.0), item[0]))
+    )
+    direct = len(relation)
+    two_hop_set: set[str] = set(relation)
+    for other in relation:
+        two_hop_set.update(undirected.adj[other])
+    two_hop_set.discard(note_id)
+    cluster = cluster_of.get(note_id)
+
+    # citations: who links here, with the sentence that does it
+    backlinks: dict[str, str] = {}
+    for link in collection.links:
+        if link.status == "ok" and link.target == note_id and link.source != note_id:
+            context = link.raw.context
+            if link.source not in backlinks or (context and not backlinks[link.source]):
+                backlinks[link.source] = context
+    backlink_list = tuple(
+        Citation(id=src, context=ctx or notes[src].lede) for src, ctx in sorted(backlinks.items(), key=lambda kv: (notes[kv[0]].title.lower(), kv[0]))
+    )
+    inquiring = tuple(c for c in backlink_list if notes[c.id].kind == "inquiry")
+
+    related = ranker.related(note_id, settings.related_k) if note_id in emb_index else ()
+    papers = ranker.related(note_id, RELATED_PAPERS, kind="paper") if note_id in emb_index else ()
+    linked_concepts = [
+        other for other, (_, kind, _s) in relation.items() if notes[other].kind == "concept" and kind in ("link", "backlink")
+    ]
+    concept_ranked = list(ranker.related(note_id, RELATED_CONCEPTS, kind="concept", min_score=settings.similar_threshold)) if note_id in emb_index else []
+    concepts: list[Related] = []
+    for other in sorted(linked_concepts, key=lambda o: notes[o].title.lower()):
+        concepts.append(ranker.explain(note_id, other, why=("link",)))
+    for item in concept_ranked:
+        if item.id not in linked_concepts and len(concepts) < RELATED_CONCEPTS:
+            concepts.append(item)
+    return NoteFacts(
+        id=note_id,
+        direct=direct,
+        two_hop=len(two_hop_set),
+        cluster=cluster.id if cluster else -1,
+        cluster_size=cluster.size_class if cluster else "small",
+        neighbours=neighbours,
+        related=tuple(related),
+        related_papers=tuple(papers),
+        related_concepts=tuple(concepts[:RELATED_CONCEPTS]),
+        inquiring_lines=inquiring,
+        backlinks=backlink_list,
+    )
+
+
+def neighbours_by_kind(facts: NoteFacts) -> dict[str, list[Neighbour]]:
+    grouped: dict[str, list[Neighbour]] = defaultdict(list)
+    for n in facts.neighbours:
+        grouped[n.kind].append(n)
+    return grouped

@@ -1,0 +1,134 @@
+"""Seeded Louvain clusters, c-TF-IDF labels, size classes, and ids kept stable across rebuilds."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import networkx as nx
+
+from notegraph.model import Cluster, Note
+
+SEED = 42
+SMALL_MAX = 9  # clusters of < 10 notes are "small"
+MEDIUM_MAX = 49  # 10-49 notes "medium", 50 or more "large"
+_WORD_RE = re.compile(r"[a-z][a-z0-9-]{2,}")
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have having he
+    her here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not
+    now of off on once only or other our ours ourselves out over own same she should so some such than that the
+    their theirs them themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself yourselves one two may might
+    must shall rather than thus yet via per within without across toward towards upon whether however therefore
+    note notes paper papers concept concepts synthesis inquiry question questions claim claims use used using uses
+    make makes made like well even much many way ways thing things less least whose another every each often
+    first second new see e.g i.e etc
+    """.split()
+)
+
+
+def size_class(n: int) -> str:
+    if n <= SMALL_MAX:
+        return "small"
+    if n <= MEDIUM_MAX:
+        return "medium"
+    return "large"
+
+
+def communities(graph: nx.Graph) -> list[set[str]]:
+    """Louvain with a fixed seed over a graph whose nodes were added in sorted order: same notes, same clusters."""
+    if graph.number_of_nodes() == 0:
+        return []
+    if graph.number_of_edges() == 0:
+        return [{node} for node in sorted(graph.nodes)]
+    found = nx.community.louvain_communities(graph, weight="weight", seed=SEED)
+    return [set(c) for c in found]
+
+
+def stable_ids(found: Sequence[set[str]], previous: Mapping[int, set[str]]) -> list[tuple[int, set[str]]]:
+    """Give each community the id of the previous cluster it mostly is (Jaccard > 0.5), else a fresh id."""
+    ordered = sorted(found, key=lambda c: (-len(c), min(c)))
+    taken: set[int] = set()
+    result: list[tuple[int, set[str]]] = []
+    pending: list[set[str]] = []
+    for members in ordered:
+        best, best_j = None, 0.5
+        for cid, old in previous.items():
+            if cid in taken:
+                continue
+            inter = len(members & old)
+            if not inter:
+                continue
+            jaccard = inter / len(members | old)
+            if jaccard > best_j:
+                best, best_j = cid, jaccard
+        if best is None:
+            pending.append(members)
+        else:
+            taken.add(best)
+            result.append((best, members))
+    next_id = max([*previous.keys(), *taken, -1]) + 1
+    for members in pending:
+        result.append((next_id, members))
+        next_id += 1
+    return sorted(result, key=lambda item: item[0])
+
+
+def load_previous(path: Path | None) -> dict[int, set[str]]:
+    if path is None or not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {int(cid): set(members) for cid, members in data.items()}
+    except (ValueError, OSError, TypeError, AttributeError):
+        return {}  # a damaged state file only costs id stability
+
+
+def save_assignment(path: Path, clusters: Sequence[Cluster]) -> None:
+    from notegraph.fsutil import atomic_write_text
+
+    data = {str(c.id): list(c.members) for c in clusters}
+    atomic_write_text(path, json.dumps(data, sort_keys=True))
+
+
+def _terms(note: Note) -> list[str]:
+    text = " ".join([note.title, note.title, note.claim or "", note.lede, " ".join(note.topics), note.text[:4000]])
+    return [w for w in _WORD_RE.findall(text.lower()) if w not in STOPWORDS and not w.isdigit()]
+
+
+def label_clusters(
+    assigned: Sequence[tuple[int, set[str]]],
+    notes: Mapping[str, Note],
+    graph: nx.Graph,
+    n_terms: int = 3,
+    n_central: int = 5,
+) -> list[Cluster]:
+    """c-TF-IDF: a term is distinctive for a cluster when frequent in it and rare across clusters."""
+    counts: dict[int, Counter[str]] = {}
+    for cid, members in assigned:
+        counter: Counter[str] = Counter()
+        for member in members:
+            counter.update(_terms(notes[member]))
+        counts[cid] = counter
+    total_per_term: Counter[str] = Counter()
+    for counter in counts.values():
+        total_per_term.update(counter)
+    avg_words = sum(sum(c.values()) for c in counts.values()) / max(len(counts), 1)
+    clusters = []
+    for cid, members in assigned:
+        counter = counts[cid]
+        size = sum(counter.values()) or 1
+        scored = sorted(
+            ((count / size) * math.log(1 + avg_words / total_per_term[term]), term) for term, count in counter.items() if count > 1 or len(members) == 1
+        )
+        terms = tuple(term for _, term in sorted(scored, key=lambda s: (-s[0], s[1]))[:n_terms])
+        sub = graph.subgraph(members)
+        central = tuple(sorted(members, key=lambda m: (-sub.degree(m, weight="weight"), m))[:n_central])
+        label = " · ".join(terms) if terms else notes[central[0]].title
+        clusters.append(Cluster(id=cid, label=label, terms=terms, members=tuple(sorted(members)), central=central, size_class=size_class(len(members))))
+    return clusters
