@@ -93,3 +93,34 @@ def import_cmd(files: tuple[Path, ...], into: Path, force: bool) -> None:
     click.echo(f"{len(report.written)} note(s) written, {len(report.skipped)} skipped", err=True)
     if any(d.severity == "error" for d in report.diagnostics):
         sys.exit(1)
+
+
+def _print_diagnostics(diagnostics: Any, quiet: bool) -> None:
+    if quiet:
+        return
+    for diagnostic in diagnostics:
+        click.echo(diagnostic.format(), err=True)
+
+
+@main.command()
+@notes_argument
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None, help="Site folder (default: site).")
+@click.option("--model", default=None, help="Embedding model: a name or a local path (default all-MiniLM-L6-v2, bundled).")
+@click.option("--device", default=None, help="Torch device for embedding (cpu, cuda, mps); default: a GPU when present.")
+@click.option("--strict", is_flag=True, default=None, help="Any warning fails the build (exit 1); the previous site stays.")
+@click.option("--quiet", "-q", is_flag=True, default=None, help="No progress bar, no diagnostics.")
+@friendly
+def build(notes_dir: Path, out: Path | None, model: str | None, device: str | None, strict: bool | None, quiet: bool | None) -> None:
+    """Build the static site from NOTES_DIR (default: notes)."""
+    from notegraph.config import load_settings
+    from notegraph.pipeline import build as run_build
+
+    settings = load_settings(notes_dir, out=out, model=model, device=device, strict=strict or None, quiet=quiet or None)
+    report = run_build(settings)
+    _print_diagnostics(report.diagnostics, settings.quiet)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(
+        f"built {report.out}: {report.notes} notes, {report.pages_written} pages written, "
+        f"{report.pages_reused} unchanged, {report.embedded} texts embedded"
+    )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from notegraph.config import Settings
 from notegraph.errors import BuildError
-from notegraph.model import Collection, Diagnostic
+from notegraph.model import Collection, Diagnostic, GraphResult
 from notegraph.parse import read_notes
 from notegraph.resolve import resolve
 
@@ -77,7 +80,7 @@ class ImportReport:
 def import_files(paths: list[Path], into: Path, *, force: bool = False, settings: Settings | None = None) -> ImportReport:
     """Import pages (.txt), BibTeX (.bib) and CSL-JSON (.json) into markdown notes under ``into``."""
     from notegraph.fsutil import atomic_write_text
-    from notegraph.parse.importers import ImportedNote, import_bibtex, import_csl_json, import_page
+    from notegraph.parse.importers import import_bibtex, import_csl_json, import_page
 
     into.mkdir(parents=True, exist_ok=True)
     settings = settings or Settings(notes_dir=into)
@@ -98,6 +101,7 @@ def import_files(paths: list[Path], into: Path, *, force: bool = False, settings
             diagnostics.append(Diagnostic(str(path), 1, "error", "unreadable", f"cannot read: {exc}"))
             continue
         suffix = path.suffix.lower()
+        imported: list[ImportedNote]
         try:
             if suffix == ".bib":
                 imported = import_bibtex(str(path), text)
@@ -108,16 +112,122 @@ def import_files(paths: list[Path], into: Path, *, force: bool = False, settings
         except ValueError as exc:
             diagnostics.append(Diagnostic(str(path), 1, "error", "import", str(exc).split(": ", 1)[-1]))
             continue
-        for note in imported:
-            diagnostics.extend(note.diagnostics)
-            if not note.filename:
+        for item in imported:
+            diagnostics.extend(item.diagnostics)
+            if not item.filename:
                 continue
-            target = into / note.filename
+            target = into / item.filename
             if target.exists() and not force:
                 skipped.append(str(target))
                 diagnostics.append(Diagnostic(str(target), 1, "warning", "exists", "note exists; not overwritten (use --force)"))
                 continue
-            atomic_write_text(target, note.text)
+            atomic_write_text(target, item.text)
             written.append(str(target))
-            titles.setdefault(note.title, str(target.relative_to(settings.notes_dir).with_suffix("")) if target.is_relative_to(settings.notes_dir) else note.title)
+            titles.setdefault(item.title, target.stem)
     return ImportReport(written, skipped, diagnostics)
+
+
+# --- embed + graph ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Analysis:
+    collection: Collection
+    embeddings: Any
+    graph: GraphResult
+    warnings: list[str]
+
+
+def embedder_factory_for(settings: Settings) -> Callable[[], Any]:
+    def factory() -> Any:
+        from notegraph.embed import load_embedder
+
+        show = not settings.quiet and sys.stderr.isatty()
+        return load_embedder(settings.model, device=settings.device, show_progress=show)
+
+    return factory
+
+
+def embed(collection: Collection, settings: Settings, factory: Callable[[], Any] | None = None) -> tuple[Any, list[str]]:
+    """Embed every note through the SQLite cache; the model is loaded only if something is missing."""
+    from notegraph.embed import EmbeddingCache, embed_notes, model_id_for
+
+    model_id = getattr(factory, "model_id", None) or model_id_for(settings.model)
+    factory = factory or embedder_factory_for(settings)
+    with EmbeddingCache(settings.cache_path) as cache:
+        embeddings = embed_notes(collection.notes, cache, factory, model_id)
+        return embeddings, list(cache.warnings)
+
+
+def analyse(settings: Settings, collection: Collection | None = None, factory: Callable[[], Any] | None = None) -> Analysis:
+    from notegraph.graph import GraphSettings, build_graph
+
+    collection = collection if collection is not None else load(settings)
+    embeddings, warnings = embed(collection, settings, factory)
+    graph = build_graph(
+        collection,
+        embeddings,
+        GraphSettings(
+            similar_k=settings.similar_k,
+            similar_threshold=settings.similar_threshold,
+            related_k=settings.related_k,
+            cluster_state=settings.state_dir / "clusters.json",
+        ),
+    )
+    return Analysis(collection, embeddings, graph, warnings)
+
+
+# --- build -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    out: Path
+    notes: int
+    pages_written: int
+    pages_reused: int
+    embedded: int
+    diagnostics: tuple[Diagnostic, ...]
+    warnings: tuple[str, ...]
+
+
+def build(settings: Settings, factory: Callable[[], Any] | None = None) -> BuildReport:
+    """Parse, resolve, embed, graph and render into a staging folder, then swap it in whole."""
+    from notegraph.fsutil import build_lock, check_out_dir, clean_stale, discard, staging_dir, swap_in
+    from notegraph.render import render_site
+
+    out = settings.out
+    check_out_dir(out, settings.notes_dir)
+    with build_lock(settings.state_dir):
+        collection = load(settings)
+        fail_if_strict(CheckReport(collection), settings.strict)
+        analysis = analyse(settings, collection, factory)
+        clean_stale(out)
+        staged = staging_dir(out)
+        try:
+            report = render_site(
+                collection,
+                analysis.graph,
+                staged,
+                title=settings.title,
+                allow_html=settings.allow_html,
+                previous=out if out.is_dir() else None,
+            )
+            swap_in(staged, out)
+        except OSError as exc:
+            discard(staged)
+            from notegraph.fsutil import os_error_message
+
+            raise BuildError(os_error_message(exc, out)) from None
+        except BaseException:
+            discard(staged)
+            raise
+    return BuildReport(
+        out=out,
+        notes=len(collection.notes),
+        pages_written=report.pages_written,
+        pages_reused=report.pages_reused,
+        embedded=analysis.embeddings.embedded,
+        diagnostics=collection.diagnostics,
+        warnings=tuple(analysis.warnings),
+    )

@@ -166,9 +166,9 @@ def _check_anchor(target: Note, raw: RawLink, source: Note, diagnostics: list[Di
 
 
 def _duplicate_titles(notes: Sequence[Note]) -> list[Diagnostic]:
-    by_title: Mapping[str, list[Note]] = defaultdict(list)
+    by_title: defaultdict[str, list[Note]] = defaultdict(list)
     for note in notes:
-        by_title[_key(note.title)].append(note)  # type: ignore[index]
+        by_title[_key(note.title)].append(note)
     out = []
     for group in by_title.values():
         if len(group) > 1:

@@ -231,7 +231,7 @@ def import_bibtex(name: str, text: str) -> list[ImportedNote]:
         line = getattr(block, "start_line", 0) + 1
         notes.append(ImportedNote("", "", "", [Diagnostic(name, line, "error", "bibtex", f"entry could not be parsed: {str(getattr(block, 'error', ''))[:120]}")]))
     for entry in library.entries:
-        fields = {k.lower(): v.value if hasattr(v, "value") else v for k, v in entry.fields_dict.items()}
+        fields: dict[str, Any] = {k.lower(): str(v.value) for k, v in entry.fields_dict.items()}
         title = _clean_tex(fields.get("title")) or entry.key
         authors = [_name_from_bib(a) for a in re.split(r"\s+and\s+", _clean_tex(fields.get("author")) or "") if a.strip()]
         venue = _clean_tex(fields.get("journal") or fields.get("booktitle") or fields.get("publisher") or fields.get("school"))

@@ -192,7 +192,7 @@ def _inline_plain(children: Iterable[Token], links_out: list[tuple[int, dict[str
         elif child.type == "angle_link":
             text = child.meta["href"]
             if links_out is not None:
-                links_out.append((length, {"kind": "markdown", "href": child.meta["href"], "shown": None}))
+                links_out.append((length, {"kind": "markdown", "href": child.meta["href"], "shown": None, "offset": child.meta["offset"]}))
         elif child.type == "link_open":
             if links_out is not None:
                 links_out.append((length, {"kind": "markdown", "href": str(child.attrs.get("href", "")), "shown": ""}))
@@ -301,7 +301,7 @@ def parse_note(relpath: str, data: bytes, *, allow_html: bool = False) -> tuple[
             if not plain_parts and tokens[index - 1].tag == "h1":
                 first_h1 = plain.strip()  # a title only when the note opens with it
         else:
-            tags.extend(find_tags(plain))
+            tags.extend(find_tags(" ".join(c.content for c in children if c.type == "text")))
             if parent == "paragraph_open" and "blockquote_open" not in parents and plain.strip():
                 paragraphs.append(plain.strip())
                 if not lede and "list_item_open" not in parents:

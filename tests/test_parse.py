@@ -1,0 +1,104 @@
+"""Parsing one note: front matter, every link form, tags, lede, and bad bytes."""
+
+from __future__ import annotations
+
+from notegraph.parse import parse_note
+
+
+def parse(text: str | bytes, name: str = "n.md"):
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    note, diags = parse_note(name, data)
+    return note, diags
+
+
+def test_front_matter_fields_and_unknown_kept():
+    note, diags = parse(
+        "---\ntitle: T\nkind: paper\ndate: 2024-03-05\ntopics: [A, B]\nclaim: C\nquestion: Q?\n"
+        "aliases: [x]\ntags: [t1]\nauthors: [Doe, J.]\nyear: 2020\nvenue: V\nmystery: 42\n---\nLede here.\n\nMore.\n"
+    )
+    assert not diags
+    assert (note.title, note.kind, note.date, note.topics, note.claim, note.question) == ("T", "paper", "2024-03-05", ("A", "B"), "C", "Q?")
+    assert note.aliases == ("x",) and "t1" in note.tags
+    assert note.meta["mystery"] == 42 and note.meta["date"] == "2024-03-05"
+    assert note.lede == "Lede here."
+    assert note.body_line == 15
+
+
+def test_title_falls_back_to_h1_then_file_name():
+    assert parse("# Heading title\n\ntext")[0].title == "Heading title"
+    assert parse("text only", "folder/My note.md")[0].title == "My note"
+    assert parse("text\n\n# Later heading")[0].title == "n"
+
+
+def test_wikilink_forms():
+    note, _ = parse(
+        "See [[Target]], [[Target|shown]], [[Target#Heading]], [[Target#^blk]], [[#Self]].\n"
+        "![[embedded note]] and ![[img.png|400]].\n"
+    )
+    links = [(l.target, l.shown, l.heading, l.block, l.embed) for l in note.links]
+    assert links == [
+        ("Target", None, None, None, False),
+        ("Target", "shown", None, None, False),
+        ("Target", None, "Heading", None, False),
+        ("Target", None, None, "blk", False),
+        ("", None, "Self", None, False),
+        ("embedded note", None, None, None, True),
+        ("img.png", None, None, None, True),
+    ]
+    assert all(l.line == 1 for l in note.links[:5]) and note.links[5].line == 2
+
+
+def test_table_escaped_pipe_and_markdown_links():
+    note, _ = parse("| a | b |\n|---|---|\n| [[A\\|alias]] | x |\n\n[t](other%20note.md#Sec) <my note.md> [w](https://x.org)\n")
+    assert [(l.target, l.shown, l.style) for l in note.links] == [
+        ("A", "alias", "wiki"),
+        ("other note.md", "t", "markdown"),
+        ("my note.md", None, "markdown"),
+    ]
+    assert note.links[0].line == 3 and note.links[1].line == 5 and note.links[1].heading == "Sec"
+
+
+def test_no_links_in_code_or_comments():
+    note, _ = parse("```\n[[a]]\n```\n\n`[[b]]` <!-- [[c]] --> %%[[d]]%%\n\n    [[e]] indented code\n\n[[real]]\n")
+    assert [l.target for l in note.links] == ["real"]
+    assert note.links[0].line == 9
+
+
+def test_front_matter_links():
+    note, _ = parse('---\nkind: inquiry\nsources:\n  - "[[Alpha]]"\n  - Plain Title\nrelated: "[[Beta|b]]"\n---\nBody\n')
+    got = [(l.target, l.style, l.field, l.line) for l in note.links]
+    assert got == [("Alpha", "frontmatter", "sources", 4), ("Plain Title", "frontmatter", "sources", 5), ("Beta", "frontmatter", "related", 6)]
+
+
+def test_tags_inline_and_not_colours_or_headings():
+    note, _ = parse("# Heading\n\nText #idea and #nested/tag, colour #ff0000, #123, issue#5, `#code`.\n")
+    assert note.tags == ("idea", "nested/tag")
+
+
+def test_link_context_is_the_sentence():
+    note, _ = parse("First sentence. The second cites [[Source|a source]] clearly. Third.\n")
+    assert note.links[0].context == "The second cites a source clearly."
+
+
+def test_bad_bytes_are_diagnostics_not_exceptions():
+    note, diags = parse(b"\x00\x01binary")
+    assert note is None and diags[0].code == "binary-file"
+    note, diags = parse(b"")
+    assert note is not None and diags[0].code == "empty-file"
+    note, diags = parse("\ufeff---\ntitle: Bom\n---\nx\r\ny\r\n".encode())
+    assert note.title == "Bom" and not diags and "\r" not in note.body
+    note, diags = parse("caf\xe9 latin-1\n".encode("latin-1"))
+    assert note is not None and diags[0].code == "encoding" and diags[0].line == 1
+    note, diags = parse("---\ntitle: U16\n---\nhi\n".encode("utf-16"))
+    assert note.title == "U16" and diags[0].code == "encoding"
+
+
+def test_bad_front_matter_named_with_line():
+    note, diags = parse("---\ntitle: ok\nbad: [unclosed\n---\nBody text.\n")
+    assert note.title == "n" and note.lede == "Body text."
+    assert diags[0].code == "front-matter" and diags[0].line >= 3
+    note, diags = parse("---\n- a list\n---\nx\n")
+    assert diags[0].code == "front-matter" and "list" in diags[0].message
+    note, diags = parse("---\ndate: banana\ntopics: 5\nkind: poem\n---\nx\n")
+    assert note.date is None and note.topics == () and note.kind == "synthesis"
+    assert sorted((d.code, d.line) for d in diags) == [("front-matter-type", 2), ("front-matter-type", 3), ("unknown-kind", 4)]
