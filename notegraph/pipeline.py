@@ -80,7 +80,7 @@ class ImportReport:
 def import_files(paths: list[Path], into: Path, *, force: bool = False, settings: Settings | None = None) -> ImportReport:
     """Import pages (.txt), BibTeX (.bib) and CSL-JSON (.json) into markdown notes under ``into``."""
     from notegraph.fsutil import atomic_write_text
-    from notegraph.parse.importers import import_bibtex, import_csl_json, import_page
+    from notegraph.parse.importers import ImportedNote, import_bibtex, import_csl_json, import_page
 
     into.mkdir(parents=True, exist_ok=True)
     settings = settings or Settings(notes_dir=into)
