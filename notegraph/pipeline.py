@@ -15,15 +15,19 @@ from notegraph.parse import read_notes
 from notegraph.resolve import resolve
 
 
-def load(settings: Settings) -> Collection:
+def load(settings: Settings, use_cache: bool = True) -> Collection:
     """Parse and resolve the collection. Problems become diagnostics; only an unusable folder raises."""
+    from notegraph.parse.cache import ParseCache
+
     skip = (settings.out,) if settings.out is not None else ()
+    cache = ParseCache(settings.state_dir / "parse.sqlite", f"html={settings.allow_html}") if use_cache else None
     notes, diagnostics = read_notes(
         settings.notes_dir,
         exclude=settings.exclude,
         skip=skip,
         allow_html=settings.allow_html,
         max_bytes=int(settings.max_note_mb * 1024 * 1024),
+        cache=cache,
     )
     return resolve(str(settings.notes_dir), notes, diagnostics)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from notegraph.model import Diagnostic, Note
+from notegraph.parse.cache import ParseCache
 from notegraph.parse.note import parse_note
 
 SKIP_DIRS = frozenset({".git", ".notegraph", ".obsidian", ".trash", "node_modules", "__pycache__", ".venv"})
@@ -88,6 +89,7 @@ def read_notes(
     allow_html: bool = False,
     max_bytes: int = 8 * 1024 * 1024,
     parse: ParseFn | None = None,
+    cache: ParseCache | None = None,
 ) -> tuple[list[Note], list[Diagnostic]]:
     """Parse every note under root. A bad file becomes a diagnostic; the rest still loads."""
     notes: list[Note] = []
@@ -106,13 +108,24 @@ def read_notes(
                 Diagnostic(item.relpath, 1, "error", "too-large", f"note is {item.size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit; skipped")
             )
             continue
-        try:
-            data = item.path.read_bytes()
-        except OSError as exc:
-            diagnostics.append(Diagnostic(item.relpath, 1, "error", "unreadable", f"cannot read file: {exc.strerror or exc}"))
-            continue
-        note, diags = parse_fn(item, data)
+        hit = cache.lookup(item.relpath, item.size, item.mtime_ns) if cache else None
+        if hit is None:
+            try:
+                data = item.path.read_bytes()
+            except OSError as exc:
+                diagnostics.append(Diagnostic(item.relpath, 1, "error", "unreadable", f"cannot read file: {exc.strerror or exc}"))
+                continue
+            if cache is None:
+                hit = parse_fn(item, data)
+            else:
+                sha, hit = cache.lookup_hash(item.relpath, data, item.size, item.mtime_ns)
+                if hit is None:
+                    hit = parse_fn(item, data)
+                    cache.store(item.relpath, item.size, item.mtime_ns, sha, hit)
+        note, diags = hit
         diagnostics.extend(diags)
         if note is not None:
             notes.append(note)
+    if cache is not None:
+        cache.save()
     return notes, diagnostics

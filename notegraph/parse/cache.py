@@ -1,0 +1,116 @@
+"""Per-file parse cache in SQLite, stamped by size+mtime and content hash; corrupt means empty, never failed.
+
+Stored as JSON, not pickle: the cache lives inside a notes folder that may come from someone else, and
+loading it must never run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from notegraph.model import Diagnostic, Note, RawLink
+
+PARSER_VERSION = "1"  # bump when parsing changes what a Note holds
+
+
+class ParseCache:
+    def __init__(self, path: Path, settings_key: str) -> None:
+        self.path = path
+        self.key = f"{PARSER_VERSION}:{settings_key}"
+        self.rows: dict[str, tuple[int, int, str, str]] = {}
+        self.dirty: dict[str, tuple[int, int, str, str]] = {}
+        self.seen: set[str] = set()
+        self.warnings: list[str] = []
+        self._load()
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path)
+        conn.execute("CREATE TABLE IF NOT EXISTS parsed (relpath TEXT PRIMARY KEY, size INT, mtime INT, sha TEXT, data TEXT)")
+        conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        return conn
+
+    def _load(self) -> None:
+        if not self.path.exists():
+            return
+        try:
+            with sqlite3.connect(self.path) as conn:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+                if not row or row[0] != self.key:
+                    return
+                for relpath, size, mtime, sha, data in conn.execute("SELECT relpath, size, mtime, sha, data FROM parsed"):
+                    self.rows[relpath] = (size, mtime, sha, data)
+        except sqlite3.Error:
+            self.rows = {}  # a damaged parse cache only costs a re-parse
+            self._reset()
+
+    def _reset(self) -> None:
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+    def lookup(self, relpath: str, size: int, mtime_ns: int) -> tuple[Note | None, list[Diagnostic]] | None:
+        self.seen.add(relpath)
+        row = self.rows.get(relpath)
+        if row and row[0] == size and row[1] == mtime_ns:
+            return _safe_decode(row[3])
+        return None
+
+    def lookup_hash(self, relpath: str, data: bytes, size: int, mtime_ns: int) -> tuple[str, tuple[Note | None, list[Diagnostic]] | None]:
+        sha = hashlib.sha256(data).hexdigest()
+        row = self.rows.get(relpath)
+        if row and row[2] == sha:
+            decoded = _safe_decode(row[3])
+            if decoded is not None:
+                self.dirty[relpath] = (size, mtime_ns, sha, row[3])
+            return sha, decoded
+        return sha, None
+
+    def store(self, relpath: str, size: int, mtime_ns: int, sha: str, result: tuple[Note | None, list[Diagnostic]]) -> None:
+        self.dirty[relpath] = (size, mtime_ns, sha, _encode(result))
+
+    def save(self) -> None:
+        gone = set(self.rows) - self.seen
+        if not self.dirty and not gone:
+            return
+        try:
+            with self._connect() as conn:
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('version', ?)", (self.key,))
+                conn.executemany("DELETE FROM parsed WHERE relpath = ?", [(g,) for g in sorted(gone)])
+                conn.executemany(
+                    "INSERT OR REPLACE INTO parsed VALUES (?, ?, ?, ?, ?)",
+                    [(relpath, *row) for relpath, row in sorted(self.dirty.items())],
+                )
+        except (sqlite3.Error, OSError) as exc:
+            self.warnings.append(f"parse cache {self.path} not saved: {exc}")
+
+
+def _encode(result: tuple[Note | None, list[Diagnostic]]) -> str:
+    note, diags = result
+    return json.dumps({"note": asdict(note) if note else None, "diags": [asdict(d) for d in diags]}, ensure_ascii=False)
+
+
+def _safe_decode(text: str) -> tuple[Note | None, list[Diagnostic]] | None:
+    try:
+        return _decode(text)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None  # a damaged row is a cache miss
+
+
+def _decode(text: str) -> tuple[Note | None, list[Diagnostic]]:
+    data: dict[str, Any] = json.loads(text)
+    diags = [Diagnostic(**d) for d in data["diags"]]
+    raw = data["note"]
+    if raw is None:
+        return None, diags
+    tuple_fields = ("topics", "aliases", "tags", "headings", "blocks")
+    for name in tuple_fields:
+        raw[name] = tuple(raw[name])
+    raw["links"] = tuple(RawLink(**link) for link in raw["links"])
+    return Note(**raw), diags
