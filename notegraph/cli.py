@@ -124,3 +124,52 @@ def build(notes_dir: Path, out: Path | None, model: str | None, device: str | No
         f"built {report.out}: {report.notes} notes, {report.pages_written} pages written, "
         f"{report.pages_reused} unchanged, {report.embedded} texts embedded"
     )
+
+
+KIND_CHOICE = click.Choice(["paper", "concept", "synthesis", "inquiry"])
+
+
+@main.command()
+@click.argument("query")
+@click.option("--notes", "notes_dir", default="notes", type=click.Path(file_okay=False, path_type=Path), help="Notes folder.")
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 1000), help="How many results.")
+@click.option("--kind", type=KIND_CHOICE, default=None, help="Only notes of this kind.")
+@click.option("--model", default=None, help="Embedding model (name or path).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (see README: JSON output).")
+@friendly
+def related(query: str, notes_dir: Path, k: int, kind: str | None, model: str | None, as_json: bool) -> None:
+    """Notes related to QUERY: a note's title, alias or path, or free text."""
+    from notegraph.config import load_settings
+    from notegraph.pipeline import related as run_related
+
+    settings = load_settings(notes_dir, model=model, quiet=True)
+    taken_as, items = run_related(settings, query, k, kind)
+    if as_json:
+        click.echo(json.dumps({"version": 1, "query": query, "taken_as": taken_as, "results": items}, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"related to {taken_as.removeprefix('note:') if taken_as != 'text' else repr(query)}:")
+    for item in items:
+        why = ", ".join(item["why"]) or "similar"
+        click.echo(f"{item['rank']:>3}. {item['score']:.3f}  [{item['kind']}] {item['title']}  ({why})")
+
+
+@main.command()
+@notes_argument
+@click.option("--format", "fmt", type=click.Choice(["graphml", "gexf", "json"]), default="json", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="File to write (default: stdout).")
+@click.option("--related-k", default=10, show_default=True, type=click.IntRange(1, 1000), help="Related notes per note in JSON.")
+@click.option("--model", default=None, help="Embedding model (name or path).")
+@friendly
+def export(notes_dir: Path, fmt: str, output: Path | None, related_k: int, model: str | None) -> None:
+    """Export the knowledge graph as GraphML, GEXF or JSON."""
+    from notegraph.config import load_settings
+    from notegraph.pipeline import export as run_export
+    from notegraph.query import write_export
+
+    settings = load_settings(notes_dir, model=model, quiet=True)
+    text = run_export(settings, fmt, related_k)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_export(text, output)
+        click.echo(f"wrote {output}", err=True)

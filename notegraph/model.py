@@ -180,3 +180,4 @@ class GraphResult:
     facts: Mapping[str, NoteFacts]
     clusters: tuple[Cluster, ...]
     model_id: str = ""
+    ranker: Any = None  # notegraph.graph.rank.Ranker: ranks any note against the collection on demand

@@ -235,3 +235,27 @@ def build(settings: Settings, factory: Callable[[], Any] | None = None) -> Build
         diagnostics=collection.diagnostics,
         warnings=tuple(analysis.warnings),
     )
+
+
+# --- queries ---------------------------------------------------------------------------------------
+
+
+def related(settings: Settings, query: str, k: int, kind: str | None, factory: Callable[[], Any] | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """Related notes for a note (title, alias, path) or, if no note matches, for free text.
+
+    Returns (what the query was taken as, ranked items)."""
+    from notegraph import query as q
+
+    analysis = analyse(settings, factory=factory)
+    note = q.find_note(analysis.collection, query)
+    if note is not None:
+        return f"note:{note.id}", q.related_to_note(analysis.graph, note.id, k, kind)
+    embedder = (factory or embedder_factory_for(settings))()
+    return "text", q.related_to_text(analysis.graph, analysis.embeddings, query, k, kind, embedder.encode)
+
+
+def export(settings: Settings, fmt: str, related_k: int, factory: Callable[[], Any] | None = None) -> str:
+    from notegraph import query as q
+
+    analysis = analyse(settings, factory=factory)
+    return q.export(analysis.graph, fmt, related_k)

@@ -82,7 +82,7 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
 
     ranker = Ranker(collection, embeddings, graph)
     facts = {note_id: _facts(note_id, graph, undirected, collection, ranker, cluster_of, emb_index, settings) for note_id in ids}
-    return GraphResult(graph=graph, facts=facts, clusters=tuple(clusters), model_id=embeddings.model_id)
+    return GraphResult(graph=graph, facts=facts, clusters=tuple(clusters), model_id=embeddings.model_id, ranker=ranker)
 
 
 def _weighted_undirected(graph: nx.MultiDiGraph, ids: Sequence[str]) -> nx.Graph:

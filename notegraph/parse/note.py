@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 import posixpath
@@ -203,19 +204,27 @@ def _inline_plain(children: Iterable[Token], links_out: list[tuple[int, dict[str
     return "".join(parts)
 
 
-def _sentence_at(text: str, offset: int) -> str:
-    start = 0
-    end = len(text)
-    for match in _SENTENCE_END_RE.finditer(text):
-        if match.end() <= offset:
-            start = match.end()
-        elif match.start() >= offset:
-            end = match.start()
-            break
-    sentence = " ".join(text[start:end].split())
-    if len(sentence) > _MAX_CONTEXT:
-        sentence = sentence[:_MAX_CONTEXT].rsplit(" ", 1)[0] + "…"
-    return sentence
+class _Sentences:
+    """Sentence boundaries of one paragraph, found once; each link's sentence is then a bisect."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.starts = [0]
+        self.ends: list[int] = []
+        for match in _SENTENCE_END_RE.finditer(text):
+            self.ends.append(match.start())
+            self.starts.append(match.end())
+        self.ends.append(len(text))
+
+    def at(self, offset: int) -> str:
+        i = max(bisect.bisect_right(self.starts, offset) - 1, 0)
+        # a window around the link bounds the work when a "sentence" is a megabyte long
+        start = max(self.starts[i], offset - _MAX_CONTEXT)
+        end = min(self.ends[i], offset + _MAX_CONTEXT)
+        sentence = " ".join(self.text[start:end].split())
+        if len(sentence) > _MAX_CONTEXT:
+            sentence = sentence[:_MAX_CONTEXT].rsplit(" ", 1)[0] + "…"
+        return sentence
 
 
 def _shown_of_markdown_link(children: list[Token], start: int) -> str:
@@ -227,9 +236,15 @@ def _shown_of_markdown_link(children: list[Token], start: int) -> str:
     return "".join(parts)
 
 
-def _line_of(token_map: list[int] | None, src: str, offset: int, body_line: int) -> int:
-    base = token_map[0] if token_map else 0
-    return body_line + base + src.count("\n", 0, max(offset, 0))
+class _Lines:
+    """Newline offsets of one inline token's source, found once; a link's line is then a bisect."""
+
+    def __init__(self, src: str, token_map: list[int] | None, body_line: int) -> None:
+        self.base = body_line + (token_map[0] if token_map else 0)
+        self.newlines = [i for i, ch in enumerate(src) if ch == "\n"] if "\n" in src else []
+
+    def at(self, offset: int) -> int:
+        return self.base + bisect.bisect_left(self.newlines, max(offset, 0))
 
 
 def _make_raw_link(info: dict[str, Any], line: int, context: str) -> RawLink | None:
@@ -309,6 +324,8 @@ def parse_note(relpath: str, data: bytes, *, allow_html: bool = False) -> tuple[
         plain_parts.append(plain)
         # line numbers: offsets of link syntax in the inline source
         src = token.content
+        lines = _Lines(src, token.map, body_line)
+        sentences = _Sentences(plain) if found else None
         search_from = 0
         md_link_children = [i for i, c in enumerate(children) if c.type == "link_open"]
         md_iter = iter(md_link_children)
@@ -325,7 +342,8 @@ def parse_note(relpath: str, data: bytes, *, allow_html: bool = False) -> tuple[
                 child_index = next(md_iter, None)
                 if child_index is not None:
                     info["shown"] = _shown_of_markdown_link(children, child_index)
-            raw = _make_raw_link(info, _line_of(token.map, src, src_offset, body_line), _sentence_at(plain, plain_offset))
+            assert sentences is not None
+            raw = _make_raw_link(info, lines.at(src_offset), sentences.at(plain_offset))
             if raw is not None:
                 links.append(raw)
 

@@ -1,0 +1,45 @@
+"""Bad input: every case gets a diagnostic with file:line, the rest still loads, nothing escapes the folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from badinput import make_bad_collection
+from click.testing import CliRunner
+
+from notegraph.cli import main
+from notegraph.config import load_settings
+from notegraph.pipeline import load
+
+
+def test_bad_collection_diagnostics(tmp_path: Path):
+    root = tmp_path / "notes"
+    expected = make_bad_collection(root)
+    c = load(load_settings(root))
+    got = {(d.path, d.code, d.line) for d in c.diagnostics}
+    for name, want in expected.items():
+        if want is not None:
+            assert (name, *want) in got, (name, want, sorted(x for x in got if x[0] == name))
+    # the good notes and the odd names are still there; nothing from outside was read
+    for note_id in ("good", "Other good", "self", "name with spaces #1 %20 ?", "ünïcødé 🎉", "Case", "sub/case", "bom", "utf16", "latin1"):
+        assert note_id in c.notes, note_id
+    assert not any("outside-secret" in n.path or "SECRET" in n.text for n in c.notes.values())
+    assert any(d.code == "symlink-outside" and d.path == "link-out" for d in c.diagnostics)
+    assert any(d.code == "symlink-loop" for d in c.diagnostics)
+    assert "huge" not in c.notes and "binary" not in c.notes
+    assert c.notes["crlf"].title == "Windows"
+    unicode_links = [l for l in c.links if l.source == "ünïcødé 🎉"]
+    assert unicode_links[0].target == "name with spaces #1 %20 ?"
+    self_links = {l.target for l in c.links if l.source == "self"}
+    assert self_links == {"self"}
+    many = [l for l in c.links if l.source == "many-links"]
+    assert len(many) == 100_000 and all(l.raw.line == 1 for l in many[:10])
+
+
+def test_check_strict_on_bad_collection(tmp_path: Path):
+    root = tmp_path / "notes"
+    make_bad_collection(root)
+    result = CliRunner().invoke(main, ["check", str(root)])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "malformed.md:2: error: invalid YAML front matter" in result.output
