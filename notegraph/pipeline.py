@@ -18,9 +18,11 @@ from notegraph.resolve import resolve
 def load(settings: Settings, use_cache: bool = True) -> Collection:
     """Parse and resolve the collection. Problems become diagnostics; only an unusable folder raises."""
     from notegraph.parse.cache import ParseCache
+    from notegraph.parse.collection import detect_dialect
 
+    dialect = detect_dialect(settings.notes_dir) if settings.dialect == "auto" else settings.dialect
     skip = (settings.out,) if settings.out is not None else ()
-    cache = ParseCache(settings.state_dir / "parse.sqlite", f"html={settings.allow_html}") if use_cache else None
+    cache = ParseCache(settings.state_dir / "parse.sqlite", f"html={settings.allow_html};dialect={dialect}") if use_cache else None
     notes, diagnostics = read_notes(
         settings.notes_dir,
         exclude=settings.exclude,
@@ -28,6 +30,7 @@ def load(settings: Settings, use_cache: bool = True) -> Collection:
         allow_html=settings.allow_html,
         max_bytes=int(settings.max_note_mb * 1024 * 1024),
         cache=cache,
+        dialect=dialect,
     )
     return resolve(str(settings.notes_dir), notes, diagnostics)
 

@@ -1,66 +1,146 @@
-"""The related-notes ranking shared by the site, `related`, `export` and `eval`, with its evidence."""
+"""The related-notes ranking shared by the site, `related`, `export`, `suggest` and `eval`, with its evidence.
+
+Default ranking (one default for every collection, chosen with `notegraph eval` on the development
+collections; see README "Related-note quality"): a weighted sum of
+  - cosine of the note embeddings (mean of chunk vectors),
+  - TF-IDF cosine of title + text (lexical evidence the small embedding model misses: names, jargon),
+  - graph evidence when the collection has links: the candidate links to this note (reciprocity),
+    notes that link to both (co-cited), and targets both link to (co-citing), each capped and scaled.
+Scores are computed for a block of rows at a time (dense block x n), so memory stays bounded.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
 import numpy as np
+import scipy.sparse as sp
 
-from notegraph.graph.similarity import top_k_cross
+from notegraph.graph.lexical import Lexical
 from notegraph.model import Collection, Related
 
-POOL = 50  # candidates kept per note and kind before filtering
+POOL = 50  # candidates kept per note and kind
+BLOCK = 512
+
+
+@dataclass(frozen=True)
+class Weights:
+    cosine: float = 1.0
+    lexical: float = 0.6
+    reciprocal: float = 0.35
+    cocited: float = 0.25
+    cociting: float = 0.15
+    cap: float = 3.0  # graph counts saturate here
+
+    def graph_free(self) -> Weights:
+        return Weights(self.cosine, self.lexical, 0.0, 0.0, 0.0, self.cap)
+
+
+DEFAULT_WEIGHTS = Weights()
+
+
+class Signals:
+    """Per-collection matrices from which any block of fused scores is computed."""
+
+    def __init__(self, ids: Sequence[str], vectors: np.ndarray, texts: Sequence[str], edges: Sequence[tuple[str, str]]) -> None:
+        self.ids = list(ids)
+        self.index = {note_id: i for i, note_id in enumerate(self.ids)}
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.lexical = Lexical(texts)
+        n = len(self.ids)
+        pairs = sorted({(self.index[a], self.index[b]) for a, b in edges if a in self.index and b in self.index and a != b})
+        rows = [p[0] for p in pairs]
+        cols = [p[1] for p in pairs]
+        self.links = sp.csr_matrix((np.ones(len(pairs), dtype=np.float32), (rows, cols)), shape=(n, n))
+        self.links_t = self.links.T.tocsr()
+
+    def block(self, rows: slice, weights: Weights, *, hide_out_links: bool = False, query_vectors: np.ndarray | None = None) -> np.ndarray:
+        """Fused scores of rows x all notes. ``hide_out_links`` drops the rows' own outgoing links (eval)."""
+        q = query_vectors if query_vectors is not None else self.vectors[rows]
+        scores = weights.cosine * (q @ self.vectors.T) if self.vectors.shape[1] else np.zeros((rows.stop - rows.start, len(self.ids)), np.float32)
+        if weights.lexical:
+            scores += weights.lexical * self.lexical.tfidf_block(rows)
+        if weights.reciprocal or weights.cocited or weights.cociting:
+            cap = weights.cap
+            if weights.reciprocal:
+                scores += weights.reciprocal * self.links_t[rows].toarray()
+            if weights.cocited:
+                # notes that link to both the row note and the candidate
+                co = (self.links_t[rows] @ self.links).toarray()
+                scores += weights.cocited * np.minimum(co, cap) / cap
+            if weights.cociting and not hide_out_links:
+                co = (self.links[rows] @ self.links_t).toarray()
+                scores += weights.cociting * np.minimum(co, cap) / cap
+        return scores.astype(np.float32, copy=False)
 
 
 class Ranker:
-    """Ranks notes for a note by cosine of note vectors, computed once per kind in blocked products."""
+    """Ranks notes for a note with the default fused score; tables are computed once per kind."""
 
-    def __init__(self, collection: Collection, embeddings: Any, graph: nx.MultiDiGraph) -> None:
+    def __init__(self, collection: Collection, embeddings: Any, graph: nx.MultiDiGraph, weights: Weights = DEFAULT_WEIGHTS) -> None:
         self.collection = collection
         self.embeddings = embeddings
         self.graph = graph
+        self.weights = weights
+        notes = collection.notes
         self.ids: list[str] = list(embeddings.ids)
         self.index = {note_id: i for i, note_id in enumerate(self.ids)}
-        self.vectors: np.ndarray = embeddings.vectors
+        edges = [(u, v) for u, v, d in graph.edges(data=True) if d["kind"] in ("link", "source")]
+        texts = [ranking_text(notes[i]) for i in self.ids]
+        self.signals = Signals(self.ids, embeddings.vectors, texts, edges)
         self._tables: dict[str | None, tuple[np.ndarray, np.ndarray, list[str]]] = {}
 
     def _table(self, kind: str | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
         if kind not in self._tables:
             notes = self.collection.notes
-            cols = [i for i, note_id in enumerate(self.ids) if kind is None or notes[note_id].kind == kind]
-            cand_ids = [self.ids[i] for i in cols]
-            position = {note_index: col for col, note_index in enumerate(cols)}
-            self_cols = np.array([position.get(i, -1) for i in range(len(self.ids))], dtype=np.int64)
-            idx, scores = top_k_cross(self.vectors, self.vectors[cols] if cols else self.vectors[:0], POOL, self_columns=self_cols)
-            self._tables[kind] = (idx, scores, cand_ids)
+            cols = np.array([i for i, note_id in enumerate(self.ids) if kind is None or notes[note_id].kind == kind], dtype=np.int64)
+            n = len(self.ids)
+            kk = min(POOL, len(cols))
+            idx = np.zeros((n, kk), dtype=np.int64)
+            scores = np.zeros((n, kk), dtype=np.float32)
+            col_of = np.full(n, -1, dtype=np.int64)
+            col_of[cols] = np.arange(len(cols))
+            if kk and n:
+                for start in range(0, n, BLOCK):
+                    stop = min(start + BLOCK, n)
+                    block = self.signals.block(slice(start, stop), self.weights)[:, cols]
+                    own = col_of[start:stop]  # a note is never related to itself
+                    block[np.flatnonzero(own >= 0), own[own >= 0]] = -np.inf
+                    part = np.argpartition(-block, kk - 1, axis=1)[:, :kk] if kk < len(cols) else np.tile(np.arange(len(cols)), (stop - start, 1))
+                    part_scores = np.take_along_axis(block, part, axis=1)
+                    order = np.lexsort((part, -part_scores), axis=1)
+                    idx[start:stop] = cols[np.take_along_axis(part, order, axis=1)]
+                    scores[start:stop] = np.take_along_axis(part_scores, order, axis=1)
+            self._tables[kind] = (idx, scores, self.ids)
         return self._tables[kind]
 
     def related(self, note_id: str, k: int, *, kind: str | None = None, min_score: float | None = None) -> tuple[Related, ...]:
         row = self.index.get(note_id)
         if row is None:
             return ()
-        idx, scores, cand_ids = self._table(kind)
+        idx, scores, ids = self._table(kind)
         out: list[Related] = []
         for col, score in zip(idx[row], scores[row], strict=True):
             if not np.isfinite(score) or score <= 0.0:
                 continue
-            if min_score is not None and score < min_score:
-                break
-            out.append(self.explain(note_id, cand_ids[int(col)], score=float(score)))
+            if min_score is not None and self.cosine(note_id, ids[int(col)]) < min_score:
+                continue
+            out.append(self.explain(note_id, ids[int(col)], score=float(score)))
             if len(out) >= k:
                 break
         return tuple(out)
 
-    def score(self, a: str, b: str) -> float:
+    def cosine(self, a: str, b: str) -> float:
         ia, ib = self.index.get(a), self.index.get(b)
         if ia is None or ib is None:
             return 0.0
-        return float(self.vectors[ia] @ self.vectors[ib])
+        return float(self.signals.vectors[ia] @ self.signals.vectors[ib])
 
     def explain(self, note_id: str, other: str, *, score: float | None = None, why: tuple[str, ...] = ()) -> Related:
-        """The evidence a reader can check: relations in the graph and the best-matching passage pair."""
+        """Evidence a reader can check: graph relations, shared sources, cosine, best-matching passages."""
         reasons = list(why)
         g = self.graph
         for kind, label in (("link", "link"), ("source", "cited source")):
@@ -68,17 +148,16 @@ class Ranker:
                 reasons.append(label)
         if (g.has_edge(note_id, other, key="similar") or g.has_edge(other, note_id, key="similar")) and "similar" not in reasons:
             reasons.append("similar")
-        shared = _shared_sources(self.collection.notes, g, note_id, other)
+        shared = _shared(g, note_id, other, out=True)
         if shared:
-            reasons.append(f"shared sources: {shared}")
+            reasons.append(f"both cite {shared} note{'s' if shared > 1 else ''}")
+        cociting = _shared(g, note_id, other, out=False)
+        if cociting:
+            reasons.append(f"cited together by {cociting} note{'s' if cociting > 1 else ''}")
+        cos = self.cosine(note_id, other)
+        reasons.append(f"cosine {cos:.3f}")
         own, theirs = self.passages(note_id, other)
-        return Related(
-            id=other,
-            score=round(score if score is not None else self.score(note_id, other), 4),
-            why=tuple(reasons),
-            passage=theirs,
-            own_passage=own,
-        )
+        return Related(id=other, score=round(cos if score is None else score, 4), why=tuple(reasons), passage=theirs, own_passage=own)
 
     def passages(self, a: str, b: str) -> tuple[str, str]:
         chunks = self.embeddings.chunks
@@ -90,13 +169,21 @@ class Ranker:
         return _excerpt(chunks[a][i]), _excerpt(chunks[b][j])
 
 
-def _shared_sources(notes: Mapping[str, Any], graph: nx.MultiDiGraph, a: str, b: str) -> int:
-    """How many notes both a and b link to or cite (co-citation evidence)."""
+def ranking_text(note: Any) -> str:
+    """The text lexical evidence is computed on: title (twice: it is the note's name), claim, text."""
+    return " ".join([note.title, note.title, note.claim or "", note.text])
+
+
+def _shared(graph: nx.MultiDiGraph, a: str, b: str, *, out: bool) -> int:
     if a not in graph or b not in graph:
         return 0
-    out_a = {t for _, t, d in graph.out_edges(a, data=True) if d["kind"] != "similar"}
-    out_b = {t for _, t, d in graph.out_edges(b, data=True) if d["kind"] != "similar"}
-    return len(out_a & out_b)
+    if out:
+        na = {t for _, t, d in graph.out_edges(a, data=True) if d["kind"] != "similar"}
+        nb = {t for _, t, d in graph.out_edges(b, data=True) if d["kind"] != "similar"}
+    else:
+        na = {s for s, _, d in graph.in_edges(a, data=True) if d["kind"] != "similar"}
+        nb = {s for s, _, d in graph.in_edges(b, data=True) if d["kind"] != "similar"}
+    return len((na & nb) - {a, b})
 
 
 def _excerpt(text: str, limit: int = 240) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,28 @@ def iter_note_files(root: Path, exclude: tuple[str, ...] = (), skip: tuple[Path,
     yield from walk(root, "")
 
 
+def detect_dialect(root: Path, sample: int = 40) -> str:
+    """`dendron` when the folder looks like a Dendron vault (dendron.yml, or notes with numeric
+    `created:`/`updated:` front matter), else `obsidian` (which also reads plain markdown links)."""
+    for folder in (root, root.parent):
+        if (folder / "dendron.yml").exists():
+            return "dendron"
+    hits = total = 0
+    for item in iter_note_files(root):
+        if isinstance(item, Diagnostic):
+            continue
+        try:
+            head = item.path.read_bytes()[:600].decode("utf-8", "replace")
+        except OSError:
+            continue
+        total += 1
+        if head.startswith("---") and re.search(r"^created: \d{10,}", head, re.M) and re.search(r"^updated: \d{10,}", head, re.M):
+            hits += 1
+        if total >= sample:
+            break
+    return "dendron" if total and hits / total >= 0.5 else "obsidian"
+
+
 def _excluded(relpath: str, patterns: tuple[str, ...]) -> bool:
     for pattern in patterns:
         pattern = pattern.strip("/")
@@ -90,13 +113,14 @@ def read_notes(
     max_bytes: int = 8 * 1024 * 1024,
     parse: ParseFn | None = None,
     cache: ParseCache | None = None,
+    dialect: str = "obsidian",
 ) -> tuple[list[Note], list[Diagnostic]]:
     """Parse every note under root. A bad file becomes a diagnostic; the rest still loads."""
     notes: list[Note] = []
     diagnostics: list[Diagnostic] = []
 
     def default_parse(source: SourceFile, data: bytes) -> tuple[Note | None, list[Diagnostic]]:
-        return parse_note(source.relpath, data, allow_html=allow_html)
+        return parse_note(source.relpath, data, allow_html=allow_html, dialect=dialect)
 
     parse_fn = parse or default_parse
     for item in iter_note_files(root, exclude, skip):

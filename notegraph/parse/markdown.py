@@ -60,13 +60,20 @@ def _prose_spans(source: str) -> list[tuple[int, int]]:
     return spans
 
 
-def split_wikilink(inner: str) -> tuple[str, str | None, str | None, str | None]:
-    """`Target#Heading|shown` -> (target, heading, block, shown). `\\|` (inside tables) is a separator too."""
+def split_wikilink(inner: str, dendron: bool = False) -> tuple[str, str | None, str | None, str | None]:
+    """`Target#Heading|shown` -> (target, heading, block, shown). `\\|` (inside tables) is a separator too.
+
+    Dendron writes the alias first (`[[shown|target]]`) and may prefix `dendron://vault/`."""
     inner = inner.replace("\\|", "|")
     shown: str | None = None
     if "|" in inner:
-        inner, shown = inner.split("|", 1)
+        if dendron:
+            shown, inner = inner.split("|", 1)
+        else:
+            inner, shown = inner.split("|", 1)
         shown = shown.strip()
+    if dendron and inner.startswith("dendron://"):
+        inner = inner[len("dendron://") :].split("/", 1)[-1]
     heading: str | None = None
     block: str | None = None
     if "#" in inner:
@@ -79,7 +86,7 @@ def split_wikilink(inner: str) -> tuple[str, str | None, str | None, str | None]
     return inner.strip(), heading, block, shown
 
 
-def _wikilink_rule(state: StateInline, silent: bool) -> bool:
+def _wikilink_rule(state: StateInline, silent: bool, dendron: bool = False) -> bool:
     src = state.src
     pos = state.pos
     embed = src.startswith("![[", pos)
@@ -93,7 +100,7 @@ def _wikilink_rule(state: StateInline, silent: bool) -> bool:
     if not inner.strip() or "\n" in inner or "[[" in inner:
         return False
     if not silent:
-        target, heading, block, shown = split_wikilink(inner)
+        target, heading, block, shown = split_wikilink(inner, dendron)
         token = state.push("wikilink", "", 0)
         token.meta = {
             "target": target,
@@ -126,12 +133,13 @@ def _angle_link_rule(state: StateInline, silent: bool) -> bool:
     return True
 
 
-@lru_cache(maxsize=4)
-def make_markdown(allow_html: bool = False) -> MarkdownIt:
+@lru_cache(maxsize=8)
+def make_markdown(allow_html: bool = False, dialect: str = "obsidian") -> MarkdownIt:
     """One configured parser per setting; raw HTML is text unless the collection opts in."""
     md = MarkdownIt("commonmark", {"html": allow_html, "linkify": False, "typographer": False})
     md.enable(["table", "strikethrough"])
     md.use(footnote_plugin).use(tasklists_plugin)
-    md.inline.ruler.before("link", "wikilink", _wikilink_rule)
+    dendron = dialect == "dendron"
+    md.inline.ruler.before("link", "wikilink", lambda state, silent: _wikilink_rule(state, silent, dendron))
     md.inline.ruler.before("autolink", "angle_link", _angle_link_rule)
     return md

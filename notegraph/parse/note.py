@@ -277,7 +277,7 @@ def _make_raw_link(info: dict[str, Any], line: int, context: str) -> RawLink | N
     return RawLink(target=path, line=line, style="markdown", shown=info.get("shown") or None, heading=heading, block=block, context=context)
 
 
-def parse_note(relpath: str, data: bytes, *, allow_html: bool = False) -> tuple[Note | None, list[Diagnostic]]:
+def parse_note(relpath: str, data: bytes, *, allow_html: bool = False, dialect: str = "obsidian") -> tuple[Note | None, list[Diagnostic]]:
     """Parse one note. Never raises for bad content: problems become diagnostics."""
     diag = _Diag(relpath)
     text = decode(data, diag)
@@ -285,7 +285,7 @@ def parse_note(relpath: str, data: bytes, *, allow_html: bool = False) -> tuple[
         return None, diag.items
     meta, body, body_line, fm_lines = split_front_matter(text, diag)
     body_clean = blank_comments(body)
-    md = make_markdown(allow_html)
+    md = make_markdown(allow_html, dialect)
     try:
         tokens = md.parse(body_clean)
     except RecursionError:
@@ -365,12 +365,13 @@ def parse_note(relpath: str, data: bytes, *, allow_html: bool = False) -> tuple[
             line = _fm_line_of(fm_lines, key, item)
             matched = False
             for match in _WIKILINK_IN_TEXT_RE.finditer(item):
-                target, heading, block, shown = split_wikilink(match.group(2))
+                target, heading, block, shown = split_wikilink(match.group(2), dialect == "dendron")
                 links.append(RawLink(target=target, line=line, style="frontmatter", shown=shown, heading=heading, block=block, field=key))
                 matched = True
             if key == "sources" and not matched and item.strip():
                 links.append(RawLink(target=item.strip(), line=line, style="frontmatter", field=key))
 
+    links.extend(_numbered_requires(meta, fm_lines, stem))
     lede_text = " ".join(paragraphs[0].split()) if paragraphs and not lede else lede
     tags_all = tuple(dict.fromkeys([*_string_list(meta, "tags", fm_lines, diag), *tags]))
     note = Note(
@@ -395,6 +396,21 @@ def parse_note(relpath: str, data: bytes, *, allow_html: bool = False) -> tuple[
         content_hash=hashlib.sha256(data).hexdigest(),
     )
     return note, diag.items
+
+
+def _numbered_requires(meta: Mapping[str, Any], fm_lines: list[str], stem: str) -> list[RawLink]:
+    """`requires: 1559, 20` in numbered collections (EIPs, RFCs, PEPs): links to siblings `eip-1559`, `eip-20`."""
+    value = meta.get("requires")
+    match = re.match(r"^(.*?\D)\d+$", stem)
+    if value is None or not match:
+        return []
+    items = value if isinstance(value, list) else re.split(r"[,\s]+", str(value))
+    line = _field_line(fm_lines, "requires")
+    return [
+        RawLink(target=f"{match.group(1)}{int(str(item).strip())}", line=line, style="frontmatter", field="requires")
+        for item in items
+        if str(item).strip().isdigit()
+    ]
 
 
 def _strings_in(value: Any, depth: int = 0) -> list[str]:
