@@ -37,6 +37,7 @@ class Lexical:
                 col = vocab.setdefault(token, len(vocab))
                 rows.append(row)
                 cols.append(col)
+        self.vocab = vocab
         n = len(texts)
         shape = (n, max(len(vocab), 1))
         tf = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=shape)
@@ -59,6 +60,22 @@ class Lexical:
         self.bm25_docs = bm.tocsr()
         # BM25 query side: each note's most distinctive terms, binary (bounds the sparse product)
         self.queries = _top_terms(self.tfidf, query_terms)
+
+    @staticmethod
+    def transform_like(fitted: Lexical, texts: Sequence[str]) -> sp.csr_matrix:
+        """TF-IDF rows for new texts in a fitted vocabulary (unknown words are dropped)."""
+        rows: list[int] = []
+        cols: list[int] = []
+        for row, text in enumerate(texts):
+            for token in tokens(text):
+                col = fitted.vocab.get(token)
+                if col is not None:
+                    rows.append(row)
+                    cols.append(col)
+        tf = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(texts), fitted.tfidf.shape[1]))
+        tf.sum_duplicates()
+        tf.data = (1.0 + np.log(tf.data)) * fitted.idf[tf.indices]
+        return _normalise_rows(tf)
 
     def tfidf_block(self, rows: slice) -> np.ndarray:
         return np.asarray((self.tfidf[rows] @ self.tfidf.T).todense(), dtype=np.float32)
