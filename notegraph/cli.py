@@ -173,3 +173,44 @@ def export(notes_dir: Path, fmt: str, output: Path | None, related_k: int, model
     else:
         write_export(text, output)
         click.echo(f"wrote {output}", err=True)
+
+
+@main.command("eval")
+@notes_argument
+@click.option("--model", default=None, help="Embedding model (name or path).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@friendly
+def eval_cmd(notes_dir: Path, model: str | None, as_json: bool) -> None:
+    """Link prediction: hide each note's links and measure how well each ranking finds them again."""
+    from notegraph.config import load_settings
+    from notegraph.pipeline import evaluate
+
+    report = evaluate(load_settings(notes_dir, model=model, quiet=True))
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+        return
+    click.echo(f"{report.queries} queries over {report.notes} notes")
+    click.echo(f"{'method':<12} {'recall@5':>9} {'recall@10':>10} {'MRR':>7}")
+    for m in report.methods:
+        click.echo(f"{m.method:<12} {m.recall_at_5:>9.3f} {m.recall_at_10:>10.3f} {m.mrr:>7.3f}")
+
+
+@main.command()
+@notes_argument
+@click.option("-k", "k", default=20, show_default=True, type=click.IntRange(1, 10000), help="How many pairs.")
+@click.option("--min-score", type=float, default=None, help="Only pairs scoring at least this.")
+@click.option("--model", default=None, help="Embedding model (name or path).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@friendly
+def suggest(notes_dir: Path, k: int, min_score: float | None, model: str | None, as_json: bool) -> None:
+    """Pairs of notes that are highly related but not linked: links you may want to add."""
+    from notegraph.config import load_settings
+    from notegraph.pipeline import suggest as run_suggest
+
+    items = run_suggest(load_settings(notes_dir, model=model, quiet=True), k, min_score)
+    if as_json:
+        click.echo(json.dumps({"version": 1, "suggestions": items}, indent=2, ensure_ascii=False))
+        return
+    for item in items:
+        click.echo(f"{item['rank']:>3}. {item['score']:.3f}  {item['a']['title']}  <->  {item['b']['title']}")
+        click.echo(f"       why: {', '.join(item['why'])}")

@@ -124,21 +124,7 @@ def evaluate(
 
 
 def _scores(signals: Signals, rows: np.ndarray, weights: Weights, qvec: np.ndarray, qlex: Any) -> np.ndarray:
-    """Fused scores for hidden-link queries: like Signals.block, but with the query's own text and links hidden."""
-    n = len(signals.ids)
-    scores = np.zeros((len(rows), n), dtype=np.float32)
-    if weights.cosine:
-        scores += weights.cosine * (qvec @ signals.vectors.T)
-    if weights.lexical:
-        scores += weights.lexical * np.asarray((qlex @ signals.lexical.tfidf.T).todense(), dtype=np.float32)
-    cap = weights.cap
-    if weights.reciprocal:
-        scores += weights.reciprocal * signals.links_t[rows].toarray()
-    if weights.cocited:
-        co = (signals.links_t[rows] @ signals.links).toarray()
-        scores += weights.cocited * np.minimum(co, cap) / cap
-    # co-citing needs the query's own outgoing links, which are hidden: no contribution
-    return scores
+    return signals.block(rows, weights, hide_out_links=True, query_vectors=qvec, query_lexical=qlex)
 
 
 def _aligned(embeddings: Any, ids: Sequence[str]) -> np.ndarray:

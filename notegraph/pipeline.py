@@ -262,3 +262,45 @@ def export(settings: Settings, fmt: str, related_k: int, factory: Callable[[], A
 
     analysis = analyse(settings, factory=factory)
     return q.export(analysis.graph, fmt, related_k)
+
+
+def evaluate(settings: Settings, factory: Callable[[], Any] | None = None) -> Any:
+    """Link prediction on the collection's own links (see notegraph.evaluate)."""
+    from notegraph.embed import EmbeddingCache, embed_notes, model_id_for
+    from notegraph.evaluate import evaluate as run_eval
+
+    collection = load(settings)
+    model_id = getattr(factory, "model_id", None) or model_id_for(settings.model)
+    factory = factory or embedder_factory_for(settings)
+    with EmbeddingCache(settings.cache_path) as cache:
+        return run_eval(collection, lambda notes: embed_notes(notes, cache, factory, model_id))
+
+
+def suggest(settings: Settings, k: int, min_score: float | None, factory: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
+    """Pairs of notes that are highly related but not linked, best first, with the evidence."""
+    analysis = analyse(settings, factory=factory)
+    graph = analysis.graph
+    g = graph.graph
+    pairs: dict[tuple[str, str], Any] = {}
+    for note_id in sorted(analysis.collection.notes):
+        for item in graph.ranker.related(note_id, 10):
+            a, b = sorted((note_id, item.id))
+            linked = any(g.has_edge(x, y, key=kind) for x, y in ((a, b), (b, a)) for kind in ("link", "source"))
+            if linked or (min_score is not None and item.score < min_score):
+                continue
+            if (a, b) not in pairs or pairs[(a, b)].score < item.score:
+                pairs[(a, b)] = item if note_id == a else graph.ranker.explain(a, b, score=item.score)
+    ranked = sorted(pairs.items(), key=lambda kv: (-kv[1].score, kv[0]))[:k]
+    notes = analysis.collection.notes
+    return [
+        {
+            "rank": rank,
+            "a": {"id": a, "title": notes[a].title, "kind": notes[a].kind},
+            "b": {"id": b, "title": notes[b].title, "kind": notes[b].kind},
+            "score": item.score,
+            "why": list(item.why),
+            "passage_a": item.own_passage,
+            "passage_b": item.passage,
+        }
+        for rank, ((a, b), item) in enumerate(ranked, start=1)
+    ]

@@ -34,9 +34,9 @@ class Weights:
     cocited: float = 0.25
     cociting: float = 0.15
     cap: float = 3.0  # graph counts saturate here
-
-    def graph_free(self) -> Weights:
-        return Weights(self.cosine, self.lexical, 0.0, 0.0, 0.0, self.cap)
+    path: float = 0.0  # shared folders / dotted hierarchy (Dendron) ancestors
+    neighbour_links: float = 0.0  # what the most similar notes link to
+    popularity: float = 0.0  # prior: notes that many notes link to
 
 
 DEFAULT_WEIGHTS = Weights()
@@ -56,25 +56,69 @@ class Signals:
         cols = [p[1] for p in pairs]
         self.links = sp.csr_matrix((np.ones(len(pairs), dtype=np.float32), (rows, cols)), shape=(n, n))
         self.links_t = self.links.T.tocsr()
+        self.paths, self.path_sizes = _path_matrix(self.ids)
+        self.indegree = np.asarray(self.links.sum(axis=0)).ravel().astype(np.float32)
 
-    def block(self, rows: slice, weights: Weights, *, hide_out_links: bool = False, query_vectors: np.ndarray | None = None) -> np.ndarray:
-        """Fused scores of rows x all notes. ``hide_out_links`` drops the rows' own outgoing links (eval)."""
+    def block(
+        self,
+        rows: slice | np.ndarray,
+        weights: Weights,
+        *,
+        hide_out_links: bool = False,
+        query_vectors: np.ndarray | None = None,
+        query_lexical: sp.csr_matrix | None = None,
+    ) -> np.ndarray:
+        """Fused scores of rows x all notes.
+
+        For `eval`, ``hide_out_links`` drops the rows' own outgoing links and ``query_*`` replace the
+        rows' vectors and TF-IDF rows by those of their text with the link text removed."""
         q = query_vectors if query_vectors is not None else self.vectors[rows]
-        scores = weights.cosine * (q @ self.vectors.T) if self.vectors.shape[1] else np.zeros((rows.stop - rows.start, len(self.ids)), np.float32)
+        cos = q @ self.vectors.T
+        scores = weights.cosine * cos
         if weights.lexical:
-            scores += weights.lexical * self.lexical.tfidf_block(rows)
-        if weights.reciprocal or weights.cocited or weights.cociting:
-            cap = weights.cap
-            if weights.reciprocal:
-                scores += weights.reciprocal * self.links_t[rows].toarray()
-            if weights.cocited:
-                # notes that link to both the row note and the candidate
-                co = (self.links_t[rows] @ self.links).toarray()
-                scores += weights.cocited * np.minimum(co, cap) / cap
-            if weights.cociting and not hide_out_links:
-                co = (self.links[rows] @ self.links_t).toarray()
-                scores += weights.cociting * np.minimum(co, cap) / cap
+            lex = query_lexical if query_lexical is not None else self.lexical.tfidf[rows]
+            scores += weights.lexical * np.asarray((lex @ self.lexical.tfidf.T).todense(), dtype=np.float32)
+        cap = weights.cap
+        if weights.reciprocal:
+            scores += weights.reciprocal * self.links_t[rows].toarray()
+        if weights.cocited:
+            # notes that link to both the row note and the candidate
+            co = (self.links_t[rows] @ self.links).toarray()
+            scores += weights.cocited * np.minimum(co, cap) / cap
+        if weights.cociting and not hide_out_links:
+            co = (self.links[rows] @ self.links_t).toarray()
+            scores += weights.cociting * np.minimum(co, cap) / cap
+        if weights.neighbour_links:
+            scores += weights.neighbour_links * self._neighbour_links(cos, rows, hide_out_links)
+        if weights.popularity:
+            indegree = np.broadcast_to(self.indegree, scores.shape).copy()
+            if hide_out_links:
+                indegree -= self.links[rows].toarray()
+            scores += weights.popularity * np.log1p(indegree) / max(np.log1p(self.indegree.max(initial=0.0)), 1.0)
+        if weights.path:
+            scores += weights.path * self.path_block(rows)
         return scores.astype(np.float32, copy=False)
+
+    def _neighbour_links(self, cos: np.ndarray, rows: slice | np.ndarray, hide_out_links: bool, k: int = 10) -> np.ndarray:
+        """Collaborative evidence: what the row note's nearest notes link to, weighted by their cosine."""
+        n = cos.shape[1]
+        kk = min(k, n - 1)
+        if kk <= 0 or self.links.nnz == 0:
+            return np.zeros_like(cos)
+        sims = cos.copy()
+        own = np.arange(n)[rows] if isinstance(rows, slice) else rows
+        sims[np.arange(len(own)), own] = -np.inf
+        top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+        weights = np.clip(np.take_along_axis(sims, top, axis=1), 0.0, None)
+        mix = sp.csr_matrix((weights.ravel(), (np.repeat(np.arange(len(own)), kk), top.ravel())), shape=(len(own), n))
+        out = (mix @ self.links).toarray()
+        total = weights.sum(axis=1, keepdims=True)
+        return out / np.maximum(total, 1e-6)
+
+    def path_block(self, rows: slice | np.ndarray) -> np.ndarray:
+        shared = (self.paths[rows] @ self.paths.T).toarray()
+        sizes = self.path_sizes
+        return shared / np.maximum(np.maximum.outer(sizes[rows], sizes), 1.0)
 
 
 class Ranker:
@@ -167,6 +211,22 @@ class Ranker:
         sims = vecs[a] @ vecs[b].T
         i, j = np.unravel_index(int(np.argmax(sims)), sims.shape)
         return _excerpt(chunks[a][i]), _excerpt(chunks[b][j])
+
+
+def _path_matrix(ids: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Each note as the set of its hierarchy ancestors plus itself: folders and Dendron's dotted names."""
+    vocab: dict[str, int] = {}
+    rows: list[int] = []
+    cols: list[int] = []
+    for row, note_id in enumerate(ids):
+        parts = [p for p in note_id.replace(".", "/").split("/") if p]
+        for depth in range(1, len(parts) + 1):
+            rows.append(row)
+            cols.append(vocab.setdefault("/".join(parts[:depth]).lower(), len(vocab)))
+    matrix = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(ids), max(len(vocab), 1)))
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    return matrix, np.asarray(matrix.sum(axis=1)).ravel().astype(np.float32)
 
 
 def ranking_text(note: Any) -> str:

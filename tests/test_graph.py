@@ -1,0 +1,121 @@
+"""Graph stage on real parsed notes with deterministic vectors: edges, facts, clusters, top-k, export."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+from conftest import write
+
+from notegraph.config import load_settings
+from notegraph.graph import GraphSettings, build_graph
+from notegraph.graph.clusters import stable_ids
+from notegraph.graph.similarity import top_k
+from notegraph.pipeline import load
+from notegraph.query import export
+
+
+@dataclass
+class Vecs:
+    model_id: str
+    ids: list[str]
+    vectors: np.ndarray
+    chunks: dict[str, list[str]]
+    chunk_vectors: dict[str, np.ndarray]
+    embedded: int = 0
+
+
+def bag(text: str, dim: int = 64) -> np.ndarray:
+    v = np.zeros(dim, np.float32)
+    for word in text.lower().split():
+        h = int(hashlib.sha256(word.encode()).hexdigest(), 16)
+        v[h % dim] += 1.0
+    n = np.linalg.norm(v)
+    return v / n if n else v
+
+
+def vecs_for(collection) -> Vecs:
+    ids = sorted(collection.notes)
+    texts = {i: f"{collection.notes[i].title} {collection.notes[i].text}" for i in ids}
+    return Vecs("test/bag", ids, np.stack([bag(texts[i]) for i in ids]), {i: [texts[i]] for i in ids}, {i: bag(texts[i])[None] for i in ids})
+
+
+def sample(tmp_path: Path) -> Path:
+    root = tmp_path / "n"
+    write(root, "paper-a.md", "---\ntitle: Paper A\nkind: paper\n---\ngrounding dialogue repair conversation\n")
+    write(root, "paper-b.md", "---\ntitle: Paper B\nkind: paper\n---\nscaling laws compute tokens\n")
+    write(root, "concept.md", "---\ntitle: Grounding\nkind: concept\n---\ngrounding in dialogue, see [[paper-a]]\n")
+    write(root, "syn.md", "---\ntitle: Why grounding?\nkind: synthesis\n---\nDialogue grounding repair fails. It cites [[concept]] and [[paper-a]].\n")
+    write(root, "inq.md", '---\ntitle: Inquiry\nkind: inquiry\nsources: ["[[syn]]", "[[paper-b]]"]\n---\nWe ask how [[syn|the synthesis]] matters here.\n')
+    write(root, "lonely.md", "nothing in common zebra\n")
+    return root
+
+
+def test_graph_edges_and_facts(tmp_path: Path):
+    c = load(load_settings(sample(tmp_path)))
+    result = build_graph(c, vecs_for(c), GraphSettings(similar_k=2, similar_threshold=0.1, cluster_state=tmp_path / "clusters.json"))
+    g = result.graph
+    assert g.has_edge("syn", "concept", key="link") and g.has_edge("inq", "syn", key="source")
+    assert g.has_edge("inq", "syn", key="link")  # also cited in the body
+    f = result.facts["syn"]
+    neighbour_ids = {n.id for n in f.neighbours}
+    assert {"concept", "paper-a", "inq"} <= neighbour_ids
+    assert f.direct == len(f.neighbours)
+    undirected = nx.Graph(g.to_undirected())
+    two_hop = set(nx.single_source_shortest_path_length(undirected, "syn", cutoff=2)) - {"syn"}
+    assert f.two_hop == len(two_hop)
+    assert [c.id for c in f.inquiring_lines] == ["inq"]
+    assert f.inquiring_lines[0].context == "We ask how the synthesis matters here."
+    assert {n.kind for n in f.neighbours if n.id == "inq"} == {"backlink"}
+    assert all(r.id != "syn" for r in f.related)
+    assert [r.id for r in result.facts["concept"].related_papers][:1] == ["paper-a"]
+    assert all(result.graph.nodes[r.id]["kind"] == "paper" for r in f.related_papers)
+    assert any("cosine" in w for r in f.related for w in r.why)
+    # every note is in exactly one cluster; facts agree
+    members = [m for cl in result.clusters for m in cl.members]
+    assert sorted(members) == sorted(c.notes)
+    for note_id, facts in result.facts.items():
+        assert note_id in next(cl.members for cl in result.clusters if cl.id == facts.cluster)
+
+
+def test_clusters_deterministic_and_stable(tmp_path: Path):
+    c = load(load_settings(sample(tmp_path)))
+    settings = GraphSettings(similar_k=2, similar_threshold=0.1, cluster_state=tmp_path / "clusters.json")
+    a = build_graph(c, vecs_for(c), settings)
+    b = build_graph(c, vecs_for(c), settings)
+    assert [(x.id, x.members, x.label) for x in a.clusters] == [(x.id, x.members, x.label) for x in b.clusters]
+    # ids follow membership when barely changed
+    previous = {7: {"a", "b", "c", "d"}, 3: {"x", "y"}}
+    assigned = dict((tuple(sorted(m)), cid) for cid, m in stable_ids([{"x", "y", "z"}, {"a", "b", "c", "d", "e"}], previous))
+    assert assigned[("a", "b", "c", "d", "e")] == 7 and assigned[("x", "y", "z")] == 3
+
+
+def test_top_k_matches_brute_force():
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(300, 16)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    idx, scores = top_k(v, 7, block=64)
+    sims = v @ v.T
+    np.fill_diagonal(sims, -np.inf)
+    brute = np.argsort(-sims, axis=1, kind="stable")[:, :7]
+    assert (idx == brute).all()
+    assert np.allclose(scores, np.take_along_axis(sims, brute, axis=1))
+
+
+def test_export_formats(tmp_path: Path):
+    c = load(load_settings(sample(tmp_path)))
+    result = build_graph(c, vecs_for(c), GraphSettings(similar_k=2, similar_threshold=0.1))
+    data = json.loads(export(result, "json", related_k=3))
+    nodes = {n["id"]: n for n in data["nodes"]}
+    assert set(nodes) == set(c.notes)
+    assert len(nodes["syn"]["related"]) == 3 and "cluster" in nodes["syn"]
+    assert {e["kind"] for e in data["links"]} >= {"link", "source"}
+    for fmt, reader in (("graphml", nx.read_graphml), ("gexf", nx.read_gexf)):
+        path = tmp_path / f"g.{fmt}"
+        path.write_text(export(result, fmt))
+        g = reader(path)
+        assert set(g.nodes) == set(c.notes) and g.number_of_edges() == result.graph.number_of_edges()
