@@ -67,9 +67,10 @@ def posixpath_stem(target: str) -> str:
     return name[:-3] if name.lower().endswith(".md") else name
 
 
+_NONE = Weights(cosine=0.0, lexical=0.0, reciprocal=0.0, cocited=0.0, cociting=0.0, path=0.0, neighbour_links=0.0, popularity=0.0)
 METHODS: dict[str, Weights] = {
-    "tfidf": Weights(cosine=0.0, lexical=1.0, reciprocal=0.0, cocited=0.0, cociting=0.0),
-    "embedding": Weights(cosine=1.0, lexical=0.0, reciprocal=0.0, cocited=0.0, cociting=0.0),
+    "tfidf": replace(_NONE, lexical=1.0),
+    "embedding": replace(_NONE, cosine=1.0),
     "default": DEFAULT_WEIGHTS,
 }
 

@@ -29,14 +29,14 @@ BLOCK = 512
 @dataclass(frozen=True)
 class Weights:
     cosine: float = 1.0
-    lexical: float = 0.6
+    lexical: float = 2.0
     reciprocal: float = 0.35
     cocited: float = 0.25
     cociting: float = 0.15
     cap: float = 3.0  # graph counts saturate here
-    path: float = 0.0  # shared folders / dotted hierarchy (Dendron) ancestors
-    neighbour_links: float = 0.0  # what the most similar notes link to
-    popularity: float = 0.0  # prior: notes that many notes link to
+    path: float = 0.3  # shared folders / dotted hierarchy (Dendron) ancestors
+    neighbour_links: float = 1.0  # what the most similar notes link to
+    popularity: float = 0.3  # prior: notes that many notes link to
 
 
 DEFAULT_WEIGHTS = Weights()

@@ -99,6 +99,7 @@ class Linker:
 class Body:
     lede_html: str | None  # the opening paragraph with its links, when it is the note's lede
     html: str
+    lede_id: str | None = None  # the lede's block id (`^id`), so links to it still land
 
 
 def _plain(children: Sequence[Token]) -> str:
@@ -268,7 +269,7 @@ def render_body(note: Note, linker: Linker, *, allow_html: bool = False, has_que
         tokens = md.parse(blank_comments(note.body), env)
     except RecursionError:
         return Body(None, f"<pre>{escapeHtml(note.body)}</pre>")
-    renderer = _Renderer(md.renderer.rules, note, linker)
+    renderer = _Renderer(getattr(md.renderer, "rules", {}), note, linker)
 
     # ids are given by position among all headings, as parse listed them (the title h1 included)
     ids = linker.heading_ids(note)
@@ -282,16 +283,6 @@ def render_body(note: Note, linker: Linker, *, allow_html: bool = False, has_que
     if tokens and tokens[0].type == "heading_open" and tokens[0].tag == "h1":
         if _plain(tokens[1].children or []) == " ".join(note.title.split()):
             tokens, _ = _drop(tokens, 0)
-    # the lede paragraph, when it opens the body, is shown under the title
-    lede_children: list[Token] | None = None
-    for i, token in enumerate(tokens):
-        if token.level != 0 or token.nesting != 1:
-            continue
-        if token.type == "paragraph_open" and note.lede and _plain(tokens[i + 1].children or []) == note.lede:
-            lede_children = tokens[i + 1].children or []
-            tokens, _ = _drop(tokens, i)
-        break
-
     # block ids `^id` end a paragraph: hide the marker and anchor the block
     for i, token in enumerate(tokens):
         if token.type != "inline" or not token.children:
@@ -306,12 +297,25 @@ def render_body(note: Note, linker: Linker, *, allow_html: bool = False, has_que
             if tokens[j].nesting == 1 and not tokens[j].attrGet("id"):
                 tokens[j].attrSet("id", f"block-{match.group(1)}")
 
+    # the lede paragraph, when it opens the body, is shown under the title
+    lede_children: list[Token] | None = None
+    lede_id: str | None = None
+    lede = " ".join(_BLOCK_TAIL_RE.sub("", note.lede).split())
+    for i, token in enumerate(tokens):
+        if token.level != 0 or token.nesting != 1:
+            continue
+        if token.type == "paragraph_open" and lede and _plain(tokens[i + 1].children or []) == lede:
+            lede_children = tokens[i + 1].children or []
+            lede_id = token.attrGet("id")  # type: ignore[assignment]
+            tokens, _ = _drop(tokens, i)
+        break
+
     # body headings sit under the page's h1 (and the question's h2): shift them, keeping their order
     levels = [int(t.tag[1]) for t in tokens if t.type == "heading_open"]
     if levels:
         top = min(levels)
         base = 3 if has_question else 2
-        for i, token in enumerate(tokens):
+        for token in tokens:
             if token.type in ("heading_open", "heading_close"):
                 token.tag = f"h{min(6, base + int(token.tag[1]) - top)}"
 
@@ -326,7 +330,7 @@ def render_body(note: Note, linker: Linker, *, allow_html: bool = False, has_que
     if allow_html:
         html = sanitise(html)
         lede_html = sanitise(lede_html) if lede_html else lede_html
-    return Body(lede_html, html)
+    return Body(lede_html, html, lede_id)
 
 
 # -- sanitising raw HTML (allow_html) -----------------------------------------------------------------

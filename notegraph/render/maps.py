@@ -51,7 +51,7 @@ MAP_OPTIONS: dict[str, Any] = {
     "physics": {"enabled": False},
     "layout": {"improvedLayout": False, "randomSeed": 1},
     "interaction": {"hover": True, "tooltipDelay": 120, "keyboard": {"enabled": False}, "multiselect": False},
-    "nodes": {"shape": "dot", "borderWidth": 2, "font": {"size": 13, "strokeWidth": 3}},
+    "nodes": {"shape": "dot", "borderWidth": 2, "font": {"size": 15, "strokeWidth": 4}},
     "edges": {"smooth": False, "selectionWidth": 1.5, "hoverWidth": 0.6},
 }
 GRAPH_OPTIONS: dict[str, Any] = {
@@ -59,7 +59,7 @@ GRAPH_OPTIONS: dict[str, Any] = {
     "physics": {"enabled": False},
     "layout": {"improvedLayout": False, "randomSeed": 1},
     "interaction": {"hover": True, "tooltipDelay": 150, "hideEdgesOnDrag": True, "keyboard": {"enabled": True, "bindToWindow": False}},
-    "nodes": {"borderWidth": 1, "font": {"size": 12, "strokeWidth": 3}, "scaling": {"label": {"drawThreshold": 7}}},
+    "nodes": {"borderWidth": 1, "font": {"size": 12, "strokeWidth": 3}, "scaling": {"label": {"drawThreshold": 9}}},
     "edges": {"smooth": False, "width": 0.6, "selectionWidth": 1.2},
 }
 
@@ -122,7 +122,7 @@ def ring_positions(n: int) -> list[tuple[float, float]]:
     while len(out) < n:
         capacity = 10 + 4 * ring
         count = min(capacity, n - len(out))
-        radius = 190.0 + 125.0 * ring
+        radius = 175.0 + 120.0 * ring
         step = 2 * math.pi / count
         offset = -math.pi / 2 + (step / 2 if ring % 2 else 0.0)
         out.extend((round(radius * math.cos(offset + k * step), 1), round(radius * math.sin(offset + k * step), 1)) for k in range(count))
@@ -183,9 +183,9 @@ def hood_data(note: Note, facts: NoteFacts, entries: Sequence[HoodEntry], slug: 
         title=f"{note.title}\n{kind_label} · this note (click to open)",
         x=0.0,
         y=0.0,
-        size=24,
-        borderWidth=5,
-        font={"size": 15, "strokeWidth": 4},
+        size=28,
+        borderWidth=6,
+        font={"size": 18, "strokeWidth": 5},
         kind=note.kind,
         rel="centre",
     )
@@ -199,7 +199,7 @@ def hood_data(note: Note, facts: NoteFacts, entries: Sequence[HoodEntry], slug: 
             title=f"{entry.title}\n{KIND_LABELS.get(entry.kind, entry.kind)} · {REL_LABELS[entry.rel]}{score}",
             x=x,
             y=y,
-            size=13 if entry.rel != "similar" else 11,
+            size=15 if entry.rel != "similar" else 12,
             kind=entry.kind,
             rel=entry.rel,
         )
@@ -232,7 +232,7 @@ def hood_data(note: Note, facts: NoteFacts, entries: Sequence[HoodEntry], slug: 
 # -- the full graph ------------------------------------------------------------------------------------
 
 GOLDEN_ANGLE = math.pi * (3 - math.sqrt(5))
-SPACING = 34.0
+SPACING = 58.0
 
 
 def graph_data(notes: Mapping[str, Note], graph: Any, clusters: Sequence[Cluster], slugs: Mapping[str, str]) -> dict[str, Any]:
@@ -279,7 +279,7 @@ def graph_data(notes: Mapping[str, Note], graph: Any, clusters: Sequence[Cluster
     # groups packed in shelves, largest first
     order = sorted(groups, key=lambda c: (-len(groups[c]), c))
     total = sum((2 * radius[c]) ** 2 for c in order)
-    width = max(max((2 * radius[c] for c in order), default=0.0), math.sqrt(total) * 1.3)
+    width = max(max((2 * radius[c] for c in order), default=0.0), math.sqrt(total * 2.2))  # wider than tall, like a screen
     centres: dict[int, tuple[float, float]] = {}
     x = y = row_height = 0.0
     gap = SPACING * 1.5
@@ -297,7 +297,8 @@ def graph_data(notes: Mapping[str, Note], graph: Any, clusters: Sequence[Cluster
         mid_y = (min(cy - radius[c] for c, (_, cy) in centres.items()) + max(cy + radius[c] for c, (_, cy) in centres.items())) / 2
         centres = {c: (cx - mid_x, cy - mid_y) for c, (cx, cy) in centres.items()}
 
-    colour_of = {cid: i % len(CLUSTER_PALETTE) for i, cid in enumerate(sorted(c for c in groups if c >= 0))}
+    # the same colour as the cluster's swatch on the home page: position among the clusters by id
+    colour_of = {c.id: i % len(CLUSTER_PALETTE) for i, c in enumerate(sorted(clusters, key=lambda c: c.id))}
     cluster_rows = []
     cluster_index: dict[int, int] = {}
     for i, cid in enumerate(sorted(groups)):
