@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import posixpath
+import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from notegraph.model import Collection, Diagnostic, Link, Note, RawLink
 from notegraph.parse.note import ATTACHMENT_EXTS
@@ -141,8 +142,31 @@ def resolve(root: str, notes: Sequence[Note], parse_diagnostics: Iterable[Diagno
                 _check_anchor(by_id[res.target], raw, note, diagnostics)
             status = res.status if res.status in ("ok", "dangling", "ambiguous", "outside") else "dangling"
             links.append(Link(source=note.id, raw=raw, status=status, target=res.target, candidates=res.candidates))  # type: ignore[arg-type]
+    links = _contexts_with_titles(links, by_id)
     diagnostics.extend(_duplicate_titles(ordered))
     return Collection(root=root, notes=by_id, links=tuple(links), diagnostics=tuple(sorted(set(diagnostics))))
+
+
+def _contexts_with_titles(links: list[Link], by_id: Mapping[str, Note]) -> list[Link]:
+    """Context sentences show a link without shown text by its raw target (`topic-drift`); readers
+    should see the note's title instead, as the rendered page does."""
+    names: dict[str, dict[str, str]] = defaultdict(dict)
+    for link in links:
+        if link.status == "ok" and link.target and not link.raw.shown and link.raw.target:
+            names[link.source][link.raw.target] = by_id[link.target].title
+    out = []
+    for link in links:
+        mapping = names.get(link.source)
+        context = link.raw.context
+        if mapping and context:
+            for raw_target in sorted(mapping, key=len, reverse=True):
+                if raw_target in context:
+                    pattern = r"(?<![\w-])" + re.escape(raw_target) + r"(?![\w-])"
+                    context = re.sub(pattern, lambda _m, t=mapping[raw_target]: t, context)
+            if context != link.raw.context:
+                link = replace(link, raw=replace(link.raw, context=context))
+        out.append(link)
+    return out
 
 
 def _describe(raw: RawLink) -> str:

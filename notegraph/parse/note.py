@@ -219,9 +219,16 @@ class _Sentences:
     def at(self, offset: int) -> str:
         i = max(bisect.bisect_right(self.starts, offset) - 1, 0)
         # a window around the link bounds the work when a "sentence" is a megabyte long
-        start = max(self.starts[i], offset - _MAX_CONTEXT)
-        end = min(self.ends[i], offset + _MAX_CONTEXT)
-        sentence = " ".join(self.text[start:end].split())
+        start = max(self.starts[i], offset - _MAX_CONTEXT // 2)
+        end = min(self.ends[i], offset + _MAX_CONTEXT // 2)
+        words = self.text[start:end].split()
+        head = "…" if start > self.starts[i] else ""
+        tail = "…" if end < self.ends[i] else ""
+        if head and words:
+            words = words[1:]  # the window may have cut the first word
+        if tail and words:
+            words = words[:-1]
+        sentence = head + " ".join(words) + tail
         if len(sentence) > _MAX_CONTEXT:
             sentence = sentence[:_MAX_CONTEXT].rsplit(" ", 1)[0] + "…"
         return sentence

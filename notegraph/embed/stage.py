@@ -1,0 +1,118 @@
+"""The embedding stage: notes -> chunk texts -> vectors through the cache -> one vector per note."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from notegraph.embed.cache import EmbeddingCache
+from notegraph.embed.protocol import Embedder
+from notegraph.embed.text import DEFAULT_MAX_WORDS, note_chunks, text_hash
+from notegraph.errors import ModelError
+from notegraph.model import Note
+
+
+@dataclass
+class Embeddings:
+    """Vectors for a collection, all from ``model_id``.
+
+    ``vectors[i]`` belongs to ``ids[i]`` and is the L2-normalised mean of that note's chunk vectors;
+    a note with no text at all (not even a title) has a zero row, which similarity code must skip.
+    ``embedded`` counts the distinct chunk texts encoded by the model in this run, ``cached`` those
+    served from the cache.
+    """
+
+    model_id: str
+    ids: list[str]
+    vectors: np.ndarray
+    chunks: dict[str, list[str]]
+    chunk_vectors: dict[str, np.ndarray]
+    embedded: int = 0
+    cached: int = 0
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+
+def embed_notes(
+    notes: Mapping[str, Note],
+    cache: EmbeddingCache,
+    embedder_factory: Callable[[], Embedder],
+    model_id: str,
+    max_words: int = DEFAULT_MAX_WORDS,
+) -> Embeddings:
+    """Embed every note, encoding only chunk texts the cache lacks for ``model_id``.
+
+    ``embedder_factory`` is called only when something is missing, so a warm build never loads the
+    model (nor imports torch). ``model_id`` is the cache key and must be the id of the embedder the
+    factory returns; it is passed in so the cache can be read before the model exists.
+    """
+    ids = sorted(notes)
+    chunks = {note_id: note_chunks(notes[note_id], max_words) for note_id in ids}
+    texts: dict[str, str] = {}  # hash -> text, each distinct text once
+    for note_id in ids:
+        for chunk in chunks[note_id]:
+            texts.setdefault(text_hash(model_id, chunk), chunk)
+
+    found = cache.get_many(model_id, texts)
+    dims = {vector.shape[0] for vector in found.values()}
+    if len(dims) > 1:
+        found = {}  # mixed sizes under one id means the cache is not trustworthy for it: start over
+    missing = [h for h in texts if h not in found]
+
+    dim = dims.pop() if len(dims) == 1 else 0
+    if missing:
+        embedder = embedder_factory()
+        if embedder.model_id != model_id:
+            raise ValueError(
+                f"the embedder is {embedder.model_id!r} but its vectors would be cached as {model_id!r}"
+            )
+        if dim and embedder.dim != dim:
+            # The id no longer names the same model (weights replaced in place): re-embed everything.
+            found, missing = {}, list(texts)
+        dim = embedder.dim
+        new = _encode(embedder, [texts[h] for h in missing])
+        fresh = dict(zip(missing, new, strict=True))
+        cache.put_many(model_id, fresh)
+        found.update(fresh)
+    elif not dim:
+        dim = cache.dim(model_id) or 0
+
+    chunk_vectors: dict[str, np.ndarray] = {}
+    vectors = np.zeros((len(ids), dim), dtype=np.float32)
+    for row, note_id in enumerate(ids):
+        own = [found[text_hash(model_id, chunk)] for chunk in chunks[note_id]]
+        stacked = np.stack(own).astype(np.float32) if own else np.zeros((0, dim), dtype=np.float32)
+        chunk_vectors[note_id] = stacked
+        if own:
+            mean = stacked.mean(axis=0)
+            norm = float(np.linalg.norm(mean))
+            if norm > 0:
+                vectors[row] = mean / norm
+    return Embeddings(
+        model_id=model_id,
+        ids=ids,
+        vectors=vectors,
+        chunks=chunks,
+        chunk_vectors=chunk_vectors,
+        embedded=len(missing),
+        cached=len(texts) - len(missing),
+    )
+
+
+def _encode(embedder: Embedder, texts: list[str]) -> np.ndarray:
+    """Call the model and refuse output that would poison the cache (wrong shape, NaN)."""
+    out = np.asarray(embedder.encode(texts), dtype=np.float32)
+    if out.shape != (len(texts), embedder.dim):
+        raise ModelError(
+            f"model {embedder.model_id} returned shape {out.shape} for {len(texts)} texts of dim {embedder.dim}"
+        )
+    if not np.isfinite(out).all():
+        raise ModelError(f"model {embedder.model_id} returned NaN or infinite values")
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    # Renormalise defensively: cosine downstream is a plain dot product.
+    np.divide(out, norms, out=out, where=norms > 0)
+    return out

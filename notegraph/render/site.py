@@ -1,0 +1,521 @@
+"""The site writer: gathers every page's context, renders what changed, reuses what did not, writes the manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache, partial
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from notegraph.model import KINDS, Cluster, Collection, GraphResult, Note, NoteFacts, Related
+from notegraph.render.body import Linker, render_body
+from notegraph.render.jsdata import js_call, stable_json
+from notegraph.render.maps import (
+    KIND_LABELS,
+    REL_LABELS,
+    choose_neighbours,
+    graph_data,
+    hood_data,
+    shared_options,
+)
+from notegraph.render.slugs import assign_slugs
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+MANIFEST = ".notegraph-manifest.json"
+FORMAT = 1
+PLURALS = {"synthesis": "Syntheses", "concept": "Concepts", "paper": "Papers", "inquiry": "Inquiries"}
+STATIC_FILES = ("site.css", "site.js", "graph.js")
+RECENT = 12
+PASSAGE_CHARS = 260
+_BLOCK_ID_TAIL = re.compile(r"(?:^|\s+)\^[A-Za-z0-9-]+\s*$")
+
+
+@dataclass(frozen=True)
+class RenderReport:
+    pages_written: int
+    pages_reused: int
+    files: int
+
+
+def render_site(
+    collection: Collection,
+    graph: GraphResult,
+    out: Path,
+    *,
+    title: str = "notegraph",
+    allow_html: bool = False,
+    previous: Path | None = None,
+) -> RenderReport:
+    """Write the whole site into ``out`` (an empty folder the caller swaps in).
+
+    Pages whose render context is unchanged since ``previous`` (the published site) are linked or copied
+    from it instead of being rendered again; the same input always gives byte-identical files."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    site = _Site(collection, graph, title=title, allow_html=allow_html)
+    writer = _Writer(out, previous, template_version())
+    site.write(writer)
+    return writer.finish()
+
+
+# -- the writer ---------------------------------------------------------------------------------------
+
+
+class _Writer:
+    """Writes each output path once; an unchanged input hash reuses the previous site's file."""
+
+    def __init__(self, out: Path, previous: Path | None, version: str) -> None:
+        self.out = out
+        self.version = version
+        self.previous = previous if previous is not None and previous.is_dir() else None
+        self.prev_pages: dict[str, str] = {}
+        self.prev_outputs: dict[str, str] = {}
+        if self.previous is not None:
+            self.prev_pages, self.prev_outputs = _load_manifest(self.previous / MANIFEST)
+        self.pages: dict[str, str] = {}
+        self.outputs: dict[str, str] = {}
+        self.pages_written = 0
+        self.pages_reused = 0
+
+    def emit(self, path: str, context: Any, render: Callable[[], str | bytes]) -> None:
+        """``context`` is everything ``render`` depends on; ``None`` for files that are always written."""
+        if path in self.outputs or path == MANIFEST:
+            raise RuntimeError(f"the site writer was asked to write {path} twice")
+        is_page = path.endswith(".html")
+        key = None
+        if context is not None:
+            key = hashlib.sha256(f"{self.version}\n{path}\n{stable_json(context)}".encode()).hexdigest()
+            self.pages[path] = key
+            if self._reuse(path, key):
+                self.pages_reused += is_page
+                return
+        data = render()
+        blob = data.encode("utf-8") if isinstance(data, str) else data
+        target = self.out / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(blob)
+        self.outputs[path] = hashlib.sha256(blob).hexdigest()
+        self.pages_written += is_page
+
+    def _reuse(self, path: str, key: str) -> bool:
+        if self.previous is None or self.prev_pages.get(path) != key:
+            return False
+        source = self.previous / path
+        try:
+            if source.is_symlink() or not source.is_file():
+                return False
+            blob = source.read_bytes()
+        except OSError:
+            return False
+        digest = hashlib.sha256(blob).hexdigest()
+        if digest != self.prev_outputs.get(path):
+            return False  # edited or damaged since it was written: render it again
+        target = self.out / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except OSError:
+            target.write_bytes(blob)
+        self.outputs[path] = digest
+        return True
+
+    def finish(self) -> RenderReport:
+        manifest = {"format": FORMAT, "version": self.version, "pages": self.pages, "outputs": self.outputs}
+        (self.out / MANIFEST).write_text(json.dumps(manifest, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+        return RenderReport(self.pages_written, self.pages_reused, len(self.outputs) + 1)
+
+
+def _load_manifest(path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """A missing or damaged manifest means nothing is reused, never a failed build."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != FORMAT:
+            return {}, {}
+        pages = {str(k): str(v) for k, v in data["pages"].items()}
+        outputs = {str(k): str(v) for k, v in data["outputs"].items()}
+        return pages, outputs
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}, {}
+
+
+@cache
+def template_version() -> str:
+    """Changes whenever anything that shapes a page changes: templates, this package's code, the libraries."""
+    digest = hashlib.sha256(f"notegraph-render/{FORMAT}".encode())
+    for path in sorted(p for p in HERE.rglob("*") if p.is_file() and p.suffix in (".py", ".html", ".js", ".css")):
+        digest.update(path.relative_to(HERE).as_posix().encode())
+        digest.update(path.read_bytes())
+    for dist in ("markdown-it-py", "mdit-py-plugins", "nh3", "jinja2", "pyvis"):
+        try:
+            digest.update(f"{dist}={metadata.version(dist)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{dist}=?".encode())
+    return digest.hexdigest()[:16]
+
+
+@cache
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    return env
+
+
+def vis_dir() -> Path:
+    import pyvis  # its __init__ imports IPython: only here, when a site is written
+
+    return Path(pyvis.__file__).resolve().parent / "lib" / "vis-9.1.2"
+
+
+# -- gathering ----------------------------------------------------------------------------------------
+
+
+def _empty_facts(note_id: str) -> NoteFacts:
+    return NoteFacts(note_id, 0, 0, -1, "small", (), (), (), (), (), ())
+
+
+def _shorten(text: str, limit: int = PASSAGE_CHARS) -> str:
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+def _safe_url(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if parts.scheme.lower() in ("http", "https") and parts.netloc and not re.search(r"[\s<>\"']", value):
+        return value
+    return None
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value if isinstance(v, str | int | float))
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+class _Site:
+    def __init__(self, collection: Collection, graph: GraphResult, *, title: str, allow_html: bool) -> None:
+        self.collection = collection
+        self.notes: Mapping[str, Note] = collection.notes
+        self.graph = graph
+        self.nx = graph.graph
+        self.allow_html = allow_html
+        self.ids = sorted(self.notes)
+        self.slugs = assign_slugs(self.ids)
+        topics = sorted({t for n in self.notes.values() for t in n.topics})
+        self.topic_slugs = assign_slugs(topics, fallback="topic")
+        self.linker = Linker(self.notes, self.slugs)
+        self.clusters: tuple[Cluster, ...] = tuple(sorted(graph.clusters, key=lambda c: c.id))
+        self.kinds_present = [k for k in KINDS if any(n.kind == k for n in self.notes.values())]
+        self.site = {
+            "title": title,
+            "kinds": [{"kind": k, "plural": PLURALS[k]} for k in self.kinds_present],
+        }
+        self.cluster_label = {c.id: c.label for c in self.clusters}
+
+    # small pieces ------------------------------------------------------------------------------------
+
+    def facts(self, note_id: str) -> NoteFacts:
+        return self.graph.facts.get(note_id) or _empty_facts(note_id)
+
+    def ref(self, note_id: str) -> dict[str, Any]:
+        note = self.notes[note_id]
+        return {"slug": self.slugs[note_id], "title": note.title, "kind": note.kind, "kind_label": KIND_LABELS.get(note.kind, note.kind)}
+
+    def listed(self, note_id: str) -> dict[str, Any]:
+        note = self.notes[note_id]
+        return {**self.ref(note_id), "date": note.date or "", "lede": _shorten(note.lede, 220)}
+
+    def related(self, items: Iterable[Related]) -> list[dict[str, Any]]:
+        out = []
+        for item in items:
+            if item.id not in self.notes:
+                continue
+            why = [REL_LABELS.get(w, w) for w in item.why]
+            out.append({**self.ref(item.id), "score": round(float(item.score), 3), "why": why, "passage": _shorten(item.passage)})
+        return out
+
+    def base(self, root: str, page_kind: str, scripts: list[str] | None = None, uses_vis: bool = False) -> dict[str, Any]:
+        return {"root": root, "site": self.site, "page_kind": page_kind, "scripts": scripts or [], "uses_vis": uses_vis, "current_kind": None}
+
+    def _edges_out(self, note_id: str) -> list[tuple[str, str]]:
+        if self.nx is None or not self.nx.has_node(note_id):
+            return []
+        return sorted((v, data.get("kind", "link")) for _, v, data in self.nx.out_edges(note_id, data=True))
+
+    # pages -------------------------------------------------------------------------------------------
+
+    def write(self, w: _Writer) -> None:
+        vis = vis_dir()
+        copies = [(STATIC / name, name) for name in STATIC_FILES]
+        copies += [(vis / name, name) for name in ("vis-network.min.js", "vis-network.css")]
+        for source, name in copies:
+            w.emit(f"assets/{name}", None, partial(source.read_bytes))
+        options = shared_options()
+        w.emit("assets/map-options.js", options, lambda: js_call("NG_OPTIONS", options))
+
+        for note_id in self.ids:
+            self.write_note(w, note_id)
+        self.write_index(w)
+        self.write_graph(w)
+        self.write_search(w)
+        self.write_topics(w)
+        self.write_kinds(w)
+        self.write_clusters(w)
+
+    def note_context(self, note: Note) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        facts = self.facts(note.id)
+        slug = self.slugs[note.id]
+        meta = note.meta
+        paper = None
+        if note.kind == "paper":
+            doi = _text(meta.get("doi")).strip()
+            url = _safe_url(meta.get("url"))
+            paper = {
+                "authors": _text(meta.get("authors")),
+                "year": _text(meta.get("year")),
+                "venue": _text(meta.get("venue")),
+                "doi": doi,
+                "doi_url": f"https://doi.org/{quote(doi, safe='/:;()._-')}" if doi else "",
+                "url": url or "",
+                "url_label": urlsplit(url).netloc if url else "",
+            }
+            if not any(paper.values()):
+                paper = None
+        entries = choose_neighbours(facts, self.notes, self.slugs, self.nx)
+        hood = hood_data(note, facts, entries, slug) if entries else None
+        sources = []
+        if note.kind == "inquiry":
+            seen = set()
+            for target, kind in self._edges_out(note.id):
+                if kind == "source" and target in self.notes and target not in seen and target != note.id:
+                    seen.add(target)
+                    sources.append(self.ref(target))
+            sources.sort(key=lambda s: (s["title"].lower(), s["slug"]))
+        ctx = {
+            **self.base("../", "note", [], uses_vis=hood is not None),
+            "note": {
+                "slug": slug,
+                "title": note.title,
+                "kind": note.kind,
+                "kind_label": KIND_LABELS.get(note.kind, note.kind),
+                "date": note.date or "",
+                "topics": [{"name": t, "slug": self.topic_slugs[t]} for t in note.topics],
+                "lede": _BLOCK_ID_TAIL.sub("", note.lede),
+                "question": note.question or "",
+                "claim": note.claim or "",
+                "aliases": list(note.aliases),
+                "tags": list(note.tags),
+                "paper": paper,
+            },
+            "sources": sources,
+            "inquiring": [
+                {**self.ref(c.id), "context": c.context, "question": self.notes[c.id].question or ""}
+                for c in facts.inquiring_lines
+                if c.id in self.notes
+            ],
+            "concepts": self.related(facts.related_concepts),
+            "papers": self.related(facts.related_papers),
+            "backlinks": [{**self.ref(c.id), "context": c.context} for c in facts.backlinks if c.id in self.notes],
+            "map": None,
+            # what the body's HTML depends on (rendered only when this page has to be written)
+            "body_inputs": {
+                "source": note.body,
+                "title": note.title,
+                "lede": note.lede,
+                "headings": list(note.headings),
+                "blocks": list(note.blocks),
+                "links": self.linker.table(note),
+                "allow_html": self.allow_html,
+            },
+        }
+        if hood is not None:
+            ctx["scripts"] = ["assets/map-options.js", f"assets/hood/{slug}.js"]
+            ctx["map"] = {
+                "slug": slug,
+                "direct": facts.direct,
+                "two_hop": facts.two_hop,
+                "cluster_size": facts.cluster_size,
+                "entries": hood["list"],
+            }
+        return ctx, hood
+
+    def write_note(self, w: _Writer, note_id: str) -> None:
+        note = self.notes[note_id]
+        ctx, hood = self.note_context(note)
+        slug = self.slugs[note_id]
+
+        def render() -> str:
+            body = render_body(note, self.linker, allow_html=self.allow_html, has_question=bool(note.question))
+            return _render(
+                "note.html",
+                ctx,
+                page_title=note.title,
+                body_html=Markup(body.html) if body.html.strip() else "",
+                lede_html=Markup(body.lede_html) if body.lede_html else "",
+                lede_id=body.lede_id or "",
+            )
+
+        w.emit(f"notes/{slug}.html", ctx, render)
+        if hood is not None:
+            w.emit(f"assets/hood/{slug}.js", hood, lambda: js_call("NG_HOOD", slug, hood))
+
+    def write_index(self, w: _Writer) -> None:
+        counts = {k: sum(1 for n in self.notes.values() if n.kind == k) for k in KINDS}
+        dated = sorted((n for n in self.notes.values() if n.date), key=lambda n: (n.date or "", n.title.lower(), n.id), reverse=True)
+        topic_counts: defaultdict[str, int] = defaultdict(int)
+        for note in self.notes.values():
+            for topic in set(note.topics):
+                topic_counts[topic] += 1
+        ctx = {
+            **self.base("", "index"),
+            "total": len(self.notes),
+            "edges": self._edge_count(),
+            "kinds": [{"kind": k, "plural": PLURALS[k], "count": counts[k]} for k in self.kinds_present],
+            "recent": [self.listed(n.id) for n in dated[:RECENT]],
+            "clusters": [
+                {"id": c.id, "label": c.label, "size": len(c.members), "size_class": c.size_class, "terms": list(c.terms[:6]), "colour": i % 12}
+                for i, c in enumerate(self.clusters)
+            ],
+            "topics": [{"name": t, "slug": self.topic_slugs[t], "count": topic_counts[t]} for t in sorted(topic_counts, key=str.lower)],
+        }
+        w.emit("index.html", ctx, lambda: _render("index.html", ctx, page_title="Home"))
+
+    def _edge_count(self) -> int:
+        if self.nx is None:
+            return 0
+        pairs = set()
+        for u, v, data in self.nx.edges(data=True):
+            if u != v and u in self.notes and v in self.notes:
+                kind = data.get("kind", "link")
+                pairs.add((min(u, v), max(u, v), kind) if kind == "similar" else (u, v, kind))
+        return len(pairs)
+
+    def write_graph(self, w: _Writer) -> None:
+        data = graph_data(self.notes, self.nx, self.clusters, self.slugs)
+        w.emit("assets/graph-data.js", data, lambda: js_call("NG_GRAPH", data))
+        ctx = {
+            **self.base("", "graph", ["assets/map-options.js", "assets/graph.js", "assets/graph-data.js"], uses_vis=True),
+            "total": len(self.notes),
+            "edges": len(data["edges"]),
+            "clusters": len(self.clusters),
+            "collapsed": len(self.notes) > data["budget"],
+            "kinds": [{"kind": k, "plural": PLURALS[k]} for k in self.kinds_present],
+        }
+        w.emit("graph.html", ctx, lambda: _render("graph.html", ctx, page_title="Knowledge graph"))
+
+    def write_search(self, w: _Writer) -> None:
+        rows = []
+        for note_id in self.ids:
+            note = self.notes[note_id]
+            rows.append([self.slugs[note_id], note.title, note.kind, list(note.aliases), _shorten(note.claim or "", 300), _shorten(note.lede, 300)])
+        w.emit("assets/search-index.js", rows, lambda: js_call("NG_SEARCH", rows))
+        ctx = {**self.base("", "search", ["assets/search-index.js"]), "total": len(self.notes)}
+        w.emit("search.html", ctx, lambda: _render("search.html", ctx, page_title="Search"))
+
+    def write_topics(self, w: _Writer) -> None:
+        members: defaultdict[str, list[str]] = defaultdict(list)
+        for note_id in self.ids:
+            for topic in dict.fromkeys(self.notes[note_id].topics):
+                members[topic].append(note_id)
+        for topic in sorted(members):
+            notes = sorted(members[topic], key=lambda i: (self.notes[i].title.lower(), i))
+            groups = []
+            for kind in KINDS:
+                of_kind = [self.listed(i) for i in notes if self.notes[i].kind == kind]
+                if of_kind:
+                    groups.append({"kind": kind, "plural": PLURALS[kind], "notes": of_kind})
+            ctx = {
+                **self.base("../", "topic"),
+                "eyebrow": "Topic",
+                "heading": topic,
+                "notes": [self.listed(i) for i in notes],
+                "groups": groups,
+                "show_kind": True,
+            }
+            w.emit(f"topics/{self.topic_slugs[topic]}.html", ctx, partial(_render, "listing.html", ctx, page_title=topic))
+
+    def write_kinds(self, w: _Writer) -> None:
+        for kind in self.kinds_present:
+            notes = sorted((i for i in self.ids if self.notes[i].kind == kind), key=lambda i: (self.notes[i].title.lower(), i))
+            ctx = {
+                **self.base("../", "kind"),
+                "current_kind": kind,
+                "eyebrow": "Kind",
+                "heading": PLURALS[kind],
+                "notes": [self.listed(i) for i in notes],
+                "groups": [],
+                "show_kind": False,
+            }
+            w.emit(f"kinds/{kind}.html", ctx, partial(_render, "listing.html", ctx, page_title=PLURALS[kind]))
+
+    def write_clusters(self, w: _Writer) -> None:
+        cluster_of = {m: c.id for c in self.clusters for m in c.members}
+        for cluster in self.clusters:
+            members = [m for m in cluster.members if m in self.notes]
+            central = [m for m in cluster.central if m in self.notes]
+            ordered = central + sorted((m for m in members if m not in central), key=lambda m: (self.notes[m].title.lower(), m))
+            cited: defaultdict[str, set[str]] = defaultdict(set)
+            bridges: defaultdict[str, set[str]] = defaultdict(set)
+            bridge_clusters: defaultdict[str, set[int]] = defaultdict(set)
+            if self.nx is not None:
+                for member in members:
+                    if not self.nx.has_node(member):
+                        continue
+                    for _, target, data in self.nx.out_edges(member, data=True):
+                        if data.get("kind") in ("link", "source") and target in self.notes and target != member:
+                            if self.notes[target].kind == "paper":
+                                cited[target].add(member)
+                    for other in set(self.nx.successors(member)) | set(self.nx.predecessors(member)):
+                        other_cluster = cluster_of.get(other)
+                        if other in self.notes and other_cluster is not None and other_cluster != cluster.id:
+                            bridges[member].add(other)
+                            bridge_clusters[member].add(other_cluster)
+            papers = sorted(cited, key=lambda p: (-len(cited[p]), self.notes[p].title.lower(), p))[:10]
+            bridge_ids = sorted(bridges, key=lambda b: (-len(bridges[b]), self.notes[b].title.lower(), b))[:15]
+            ctx = {
+                **self.base("../", "cluster"),
+                "cluster": {"id": cluster.id, "label": cluster.label, "terms": list(cluster.terms[:8]), "size_class": cluster.size_class},
+                "members": [self.listed(m) for m in ordered],
+                "papers": [{**self.ref(p), "count": len(cited[p])} for p in papers],
+                "bridges": [
+                    {
+                        **self.ref(b),
+                        "count": len(bridges[b]),
+                        "clusters": [{"id": c, "label": self.cluster_label.get(c, f"Cluster {c}")} for c in sorted(bridge_clusters[b])],
+                    }
+                    for b in bridge_ids
+                ],
+            }
+            w.emit(f"clusters/{cluster.id}.html", ctx, partial(_render, "cluster.html", ctx, page_title=cluster.label))
+
+
+def _render(template: str, ctx: Mapping[str, Any], **extra: Any) -> str:
+    return _environment().get_template(template).render({**ctx, **extra})
