@@ -27,3 +27,18 @@ def write(root: Path, name: str, text: str | bytes) -> Path:
     else:
         path.write_text(text, encoding="utf-8")
     return path
+
+
+class FakeFactory:
+    """A model factory for fast tests: deterministic vectors, and it records whether it was used."""
+
+    def __init__(self, dim: int = 64) -> None:
+        from notegraph.embed import FakeEmbedder
+
+        self.embedder = FakeEmbedder(dim)
+        self.model_id = self.embedder.model_id
+        self.loads = 0
+
+    def __call__(self):  # noqa: ANN204
+        self.loads += 1
+        return self.embedder

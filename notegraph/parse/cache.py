@@ -15,7 +15,7 @@ from typing import Any
 
 from notegraph.model import Diagnostic, Note, RawLink
 
-PARSER_VERSION = "1"  # bump when parsing changes what a Note holds
+PARSER_VERSION = "2"  # bump when parsing changes what a Note holds
 
 
 class ParseCache:

@@ -49,14 +49,15 @@
       var colour = clusterColour(ci);
       return {
         id: "c:" + ci,
-        label: c[1] + " (" + c[5] + ")",
+        label: c[1] + "\n" + c[5] + " notes",
         title: "Cluster: " + c[1] + "\n" + c[5] + " notes · click to open",
         shape: "dot",
         x: c[2], y: c[3],
         // sized by the space its members take when open, so collapsed and open views share one scale
         size: Math.max(24, 0.5 * c[4]),
         borderWidth: 3,
-        font: { size: Math.max(16, 0.2 * c[4]) },
+        font: { size: Math.max(14, 0.12 * c[4]) },
+        widthConstraint: { maximum: Math.max(120, 1.2 * c[4]) },
         color: { background: colour, border: "#ffffff", highlight: { background: colour, border: "#e2a93b" } }
       };
     }
