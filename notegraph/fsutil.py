@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,16 +77,36 @@ def staging_dir(out: Path) -> Path:
     """A fresh folder beside ``out`` (same file system, so the final swap is a rename)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+        staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+        staged.chmod(0o755)  # mkdtemp makes it private; a published site must be readable by a web server
+        return staged
     except OSError as exc:
         raise BuildError(_os_message(exc, out.parent)) from None
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    if sys.platform != "linux":
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return bool(result == 0)
+
+
 def swap_in(staged: Path, out: Path) -> None:
-    """Replace ``out`` by ``staged`` with renames only; the old site survives until the new one is in place."""
+    """Replace ``out`` by ``staged``. Where the OS can, both trade places in one atomic step; otherwise
+    two renames, and a build killed between them is repaired by the next one (see clean_stale)."""
     keep = [p for p in out.iterdir() if p.name in ("README.md", ".gitignore")] if out.is_dir() else []
     for item in keep:
         shutil.copy2(item, staged / item.name)
+    if out.is_dir() and _exchange(staged, out):
+        shutil.rmtree(staged, ignore_errors=True)  # staged now holds the old site
+        return
     old = out.with_name(f".{out.name}.old-{os.getpid()}")
     try:
         if out.exists():
@@ -102,12 +124,14 @@ def discard(staged: Path) -> None:
 
 
 def clean_stale(out: Path) -> None:
-    """Remove staging folders left by builds that were killed (the published site is untouched)."""
+    """Tidy up after builds that were killed: bring back a site moved aside, drop half-built folders."""
     if not out.parent.exists():
         return
-    for item in out.parent.iterdir():
-        if item.name.startswith((f".{out.name}.building-", f".{out.name}.old-")):
-            shutil.rmtree(item, ignore_errors=True)
+    stale = sorted(out.parent.glob(f".{out.name}.old-*"))
+    if stale and not out.exists():
+        os.replace(stale.pop(), out)
+    for item in [*stale, *out.parent.glob(f".{out.name}.building-*")]:
+        shutil.rmtree(item, ignore_errors=True)
 
 
 def _os_message(exc: OSError, where: Path) -> str:

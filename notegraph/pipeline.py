@@ -69,7 +69,8 @@ def check(settings: Settings) -> CheckReport:
 
 
 def fail_if_strict(report: CheckReport, strict: bool) -> None:
-    if report.failed(strict):
+    """A build goes on around bad notes; --strict makes any problem fatal."""
+    if strict and report.failed(strict):
         n = len(report.errors) + (len(report.warnings) if strict else 0)
         raise BuildError(f"{n} problem(s) in the notes" + (" (--strict)" if strict else ""))
 
@@ -145,10 +146,21 @@ class Analysis:
     warnings: list[str]
 
 
+FAKE_PREFIX = "fake/hash-"  # `model = "fake/hash-64"`: deterministic hashing vectors for tests and benchmarks
+
+
+def model_id(settings: Settings) -> str:
+    from notegraph.embed import model_id_for
+
+    return settings.model if settings.model.startswith(FAKE_PREFIX) else model_id_for(settings.model)
+
+
 def embedder_factory_for(settings: Settings) -> Callable[[], Any]:
     def factory() -> Any:
-        from notegraph.embed import load_embedder
+        from notegraph.embed import FakeEmbedder, load_embedder
 
+        if settings.model.startswith(FAKE_PREFIX):
+            return FakeEmbedder(int(settings.model.removeprefix(FAKE_PREFIX) or 64))
         show = not settings.quiet and sys.stderr.isatty()
         return load_embedder(settings.model, device=settings.device, show_progress=show)
 
@@ -157,12 +169,12 @@ def embedder_factory_for(settings: Settings) -> Callable[[], Any]:
 
 def embed(collection: Collection, settings: Settings, factory: Callable[[], Any] | None = None) -> tuple[Any, list[str]]:
     """Embed every note through the SQLite cache; the model is loaded only if something is missing."""
-    from notegraph.embed import EmbeddingCache, embed_notes, model_id_for
+    from notegraph.embed import EmbeddingCache, embed_notes
 
-    model_id = getattr(factory, "model_id", None) or model_id_for(settings.model)
+    key = getattr(factory, "model_id", None) or model_id(settings)
     factory = factory or embedder_factory_for(settings)
     with EmbeddingCache(settings.cache_path) as cache:
-        embeddings = embed_notes(collection.notes, cache, factory, model_id)
+        embeddings = embed_notes(collection.notes, cache, factory, key)
         return embeddings, list(cache.warnings)
 
 
@@ -206,10 +218,10 @@ def build(settings: Settings, factory: Callable[[], Any] | None = None) -> Build
     out = settings.out
     check_out_dir(out, settings.notes_dir)
     with build_lock(settings.state_dir):
+        clean_stale(out)
         collection = load(settings)
         fail_if_strict(CheckReport(collection), settings.strict)
         analysis = analyse(settings, collection, factory)
-        clean_stale(out)
         staged = staging_dir(out)
         try:
             report = render_site(
@@ -266,14 +278,14 @@ def export(settings: Settings, fmt: str, related_k: int, factory: Callable[[], A
 
 def evaluate(settings: Settings, factory: Callable[[], Any] | None = None) -> Any:
     """Link prediction on the collection's own links (see notegraph.evaluate)."""
-    from notegraph.embed import EmbeddingCache, embed_notes, model_id_for
+    from notegraph.embed import EmbeddingCache, embed_notes
     from notegraph.evaluate import evaluate as run_eval
 
     collection = load(settings)
-    model_id = getattr(factory, "model_id", None) or model_id_for(settings.model)
+    key = getattr(factory, "model_id", None) or model_id(settings)
     factory = factory or embedder_factory_for(settings)
     with EmbeddingCache(settings.cache_path) as cache:
-        return run_eval(collection, lambda notes: embed_notes(notes, cache, factory, model_id))
+        return run_eval(collection, lambda notes: embed_notes(notes, cache, factory, key))
 
 
 def suggest(settings: Settings, k: int, min_score: float | None, factory: Callable[[], Any] | None = None) -> list[dict[str, Any]]:

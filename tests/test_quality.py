@@ -54,7 +54,7 @@ def test_eval_and_suggest_cli_json(tmp_path: Path, monkeypatch):
 
     factory = FakeFactory()
     monkeypatch.setattr(pipeline, "embedder_factory_for", lambda settings: factory)
-    monkeypatch.setattr("notegraph.embed.model_id_for", lambda name: factory.model_id)
+    monkeypatch.setattr(pipeline, "model_id", lambda settings: factory.model_id)
     runner = CliRunner()
     result = runner.invoke(main, ["eval", str(root), "--json"])
     assert result.exit_code == 0, result.output

@@ -712,6 +712,11 @@ def test_previous_site_is_reused_where_nothing_changed(tmp_path: Path, collectio
     assert r5.pages_reused == 0 and _files(fifth) == _files(first)
 
 
+def test_missing_previous_site_is_no_error(tmp_path: Path, collection: Collection, graph: GraphResult) -> None:
+    report = render_site(collection, graph, tmp_path / "out", previous=tmp_path / "not-there")
+    assert report.pages_reused == 0 and report.pages_written > 0
+
+
 def test_title_and_allow_html_change_every_page(tmp_path: Path, collection: Collection, graph: GraphResult) -> None:
     first = tmp_path / "a"
     render_site(collection, graph, first)
@@ -734,3 +739,76 @@ def test_slugs_are_url_safe_stable_and_unique(site: Path, collection: Collection
     assert tricky["日本語"].startswith("note-")
     assert assign_slugs(["A b", "a-b", "zzz"]) == {k: v for k, v in assign_slugs(["zzz", "a-b", "A b"]).items()}
     assert heading_ids(["Intro", "Intro", "", "Main", "ng-x"]) == ["intro", "intro-2", "section", "h-main", "h-ng-x"]
+
+
+def test_importing_the_renderer_does_not_import_pyvis() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, notegraph.render; assert not {'pyvis', 'IPython'} & set(sys.modules), sorted(sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+# -- in a real browser (skipped where no Chromium can be started) -------------------------------------
+
+
+def _chromium(playwright: object) -> object:
+    import shutil
+
+    chromium = playwright.chromium  # type: ignore[attr-defined]
+    try:
+        return chromium.launch()
+    except Exception:  # playwright's own browser is not installed: try the system's
+        for name in ("chromium", "chromium-browser", "google-chrome"):
+            path = shutil.which(name)
+            if path:
+                return chromium.launch(executable_path=path, args=["--no-sandbox"])
+    pytest.skip("no Chromium to drive")
+
+
+@pytest.mark.browser
+def test_pages_work_in_a_browser_offline(site: Path, collection: Collection) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    slug = slug_of(collection, "syntheses/dialogue-failures")
+    with sync_api.sync_playwright() as playwright:
+        browser = _chromium(playwright)
+        page_ = browser.new_page()  # type: ignore[attr-defined]
+        problems: list[str] = []
+        requests: list[str] = []
+        page_.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+        page_.on("pageerror", lambda e: problems.append(str(e)))
+        page_.on("request", lambda r: requests.append(r.url))
+        page_.on("dialog", lambda d: (problems.append(f"script ran: {d.message}"), d.dismiss()))
+
+        page_.goto((site / "notes" / f"{slug}.html").as_uri())
+        page_.wait_for_selector("#ng-map-canvas canvas")
+        first = page_.locator(".hood-list li").first
+        name = first.locator("a").inner_text()
+        first.locator("button").click()  # walk: the map re-centres without leaving the page
+        page_.wait_for_function("n => document.querySelector('.map-list__centre').textContent === n", arg=name)
+        assert page_.url.endswith(f"{slug}.html")
+        page_.locator(".map-home").click()
+        page_.wait_for_function(
+            "t => document.querySelector('.map-list__centre').textContent === t",
+            arg=collection.notes["syntheses/dialogue-failures"].title,
+        )
+
+        page_.fill("#ng-site-q", "common")
+        page_.wait_for_selector("#ng-suggest li a")
+        page_.goto((site / "search.html").as_uri() + "?q=scaling")
+        page_.wait_for_selector("#ng-search-results li")
+        assert "Scaling is not dialogue" in page_.locator("#ng-search-results").inner_text()
+
+        page_.goto((site / "graph.html").as_uri() + f"#{slug}")
+        page_.wait_for_selector("#ng-graph-canvas canvas")
+        page_.wait_for_function("() => document.querySelector('#ng-graph-info h2') !== null")
+        assert collection.notes["syntheses/dialogue-failures"].title in page_.locator("#ng-graph-info").inner_text()
+
+        for note_id in ("inquiries/evil", "syntheses/dialogue-failures"):  # the hostile note, and a page citing it
+            page_.goto((site / "notes" / f"{slug_of(collection, note_id)}.html").as_uri())
+            page_.hover("#ng-title")
+            page_.wait_for_timeout(200)
+        browser.close()  # type: ignore[attr-defined]
+    assert not problems, problems
+    assert all(url.startswith("file://") for url in requests), [u for u in requests if not u.startswith("file://")]

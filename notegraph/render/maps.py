@@ -106,7 +106,8 @@ def choose_neighbours(facts: NoteFacts, notes: Mapping[str, Note], slugs: Mappin
             continue
         seen.add(neighbour.id)
         note = notes[neighbour.id]
-        entries.append(HoodEntry(note.id, slugs[note.id], note.title, note.kind, _relation(graph, facts.id, neighbour), neighbour.score))
+        score = neighbour.score if neighbour.score is not None and math.isfinite(neighbour.score) else None
+        entries.append(HoodEntry(note.id, slugs[note.id], note.title, note.kind, _relation(graph, facts.id, neighbour), score))
 
     def order(e: HoodEntry) -> tuple[int, float, str, str]:
         score = -(e.score or 0.0) if e.rel == "similar" else 0.0
@@ -172,7 +173,10 @@ def _node_colour(colour: str, border: str | None = None) -> dict[str, Any]:
 
 
 def hood_data(note: Note, facts: NoteFacts, entries: Sequence[HoodEntry], slug: str) -> dict[str, Any]:
-    """One note's neighbourhood as pyvis builds it: nodes with fixed positions, styled edges, tooltips as text."""
+    """One note's neighbourhood as pyvis builds it: nodes with fixed positions, styled edges, tooltips as text.
+
+    Tooltips (``title``) are plain strings on purpose: vis-network 9.1.2's Popup.setText puts a string in
+    with ``innerText`` and only inserts an Element as markup, so a note title can never become HTML there."""
     net = _new_network(MAP_OPTIONS)
     kind_label = KIND_LABELS.get(note.kind, note.kind)
     net.add_node(

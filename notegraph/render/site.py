@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from collections import defaultdict
@@ -256,7 +257,7 @@ class _Site:
     def related(self, items: Iterable[Related]) -> list[dict[str, Any]]:
         out = []
         for item in items:
-            if item.id not in self.notes:
+            if item.id not in self.notes or not math.isfinite(item.score):
                 continue
             why = [REL_LABELS.get(w, w) for w in item.why]
             out.append({**self.ref(item.id), "score": round(float(item.score), 3), "why": why, "passage": _shorten(item.passage)})
@@ -326,6 +327,7 @@ class _Site:
                 "title": note.title,
                 "kind": note.kind,
                 "kind_label": KIND_LABELS.get(note.kind, note.kind),
+                "kind_page": note.kind in self.kinds_present,
                 "date": note.date or "",
                 "topics": [{"name": t, "slug": self.topic_slugs[t]} for t in note.topics],
                 "lede": _BLOCK_ID_TAIL.sub("", note.lede),

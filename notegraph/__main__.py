@@ -1,0 +1,5 @@
+"""`python -m notegraph` runs the CLI."""
+
+from notegraph.cli import main
+
+main()

@@ -1,0 +1,150 @@
+"""`notegraph build`: incremental, atomic, locked, and safe about where it writes."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import ROOT, FakeFactory, write
+
+from notegraph.cli import main
+from notegraph.config import load_settings
+from notegraph.errors import BuildError, BusyError
+from notegraph.fsutil import build_lock
+from notegraph.pipeline import build
+
+FAKE = "fake/hash-64"
+
+
+def collection(tmp_path: Path, n: int = 12) -> Path:
+    root = tmp_path / "notes"
+    for i in range(n):
+        kind = ["synthesis", "concept", "paper", "inquiry"][i % 4]
+        links = f"[[n{(i + 1) % n}]] and [[n{(i + 3) % n}]]"
+        write(root, f"n{i}.md", f"---\ntitle: Note {i}\nkind: {kind}\ntopics: [T{i % 3}]\n---\nLede {i} about topic {i % 3}. Links {links}.\n")
+    return root
+
+
+def site_pages(out: Path) -> set[str]:
+    return {str(p.relative_to(out)) for p in out.rglob("*.html")}
+
+
+def test_incremental_and_deleted_pages(tmp_path: Path):
+    root = collection(tmp_path)
+    out = tmp_path / "site"
+    factory = FakeFactory()
+    first = build(load_settings(root, out=out), factory=factory)
+    assert first.embedded > 0 and factory.loads == 1 and first.pages_reused == 0
+    before = {p: (out / p).read_bytes() for p in site_pages(out)}
+    second = build(load_settings(root, out=out), factory=factory)
+    assert second.embedded == 0 and factory.loads == 1  # the model is not even loaded
+    assert second.pages_written == 0 and second.pages_reused == first.pages_written
+    assert {p: (out / p).read_bytes() for p in site_pages(out)} == before  # byte-identical
+    (root / "n5.md").write_text((root / "n5.md").read_text().replace("Lede 5", "Edited lede 5"))
+    third = build(load_settings(root, out=out), factory=factory)
+    assert third.embedded >= 1 and third.pages_written < first.pages_written
+    (root / "n7.md").unlink()
+    build(load_settings(root, out=out), factory=factory)
+    assert not any("n7" in p for p in site_pages(out))
+
+
+def test_strict_failure_keeps_previous_site(tmp_path: Path):
+    root = collection(tmp_path)
+    out = tmp_path / "site"
+    build(load_settings(root, out=out), factory=FakeFactory())
+    before = {p: (out / p).read_bytes() for p in site_pages(out)}
+    write(root, "bad.md", "---\ntitle: [broken\n---\nlinks [[nowhere]]\n")
+    with pytest.raises(BuildError):
+        build(load_settings(root, out=out, strict=True), factory=FakeFactory())
+    assert {p: (out / p).read_bytes() for p in site_pages(out)} == before
+    report = build(load_settings(root, out=out), factory=FakeFactory())  # without --strict it goes on
+    assert any(d.code == "front-matter" for d in report.diagnostics)
+
+
+def test_out_folder_refused_where_it_would_destroy(tmp_path: Path):
+    root = collection(tmp_path)
+    for bad in (root, tmp_path, root / "sub"):
+        with pytest.raises(BuildError):
+            build(load_settings(root, out=bad), factory=FakeFactory())
+    foreign = tmp_path / "mine"
+    write(foreign, "important.txt", "do not delete")
+    with pytest.raises(BuildError, match="did not write"):
+        build(load_settings(root, out=foreign), factory=FakeFactory())
+    assert (foreign / "important.txt").exists()
+    result = CliRunner().invoke(main, ["build", str(root), "--out", str(root)])
+    assert result.exit_code == 1 and "Traceback" not in result.output and "notes folder" in result.output
+
+
+def test_second_build_at_once_is_refused(tmp_path: Path):
+    root = collection(tmp_path)
+    settings = load_settings(root, out=tmp_path / "site")
+    with build_lock(settings.state_dir):
+        with pytest.raises(BusyError, match="another notegraph build"):
+            build(settings, factory=FakeFactory())
+    build(settings, factory=FakeFactory())  # free again afterwards
+
+
+def test_disk_full_during_render_keeps_previous_site(tmp_path: Path, monkeypatch):
+    root = collection(tmp_path)
+    out = tmp_path / "site"
+    build(load_settings(root, out=out), factory=FakeFactory())
+    before = {p: (out / p).read_bytes() for p in site_pages(out)}
+    (root / "n1.md").write_text((root / "n1.md").read_text() + "\nMore text.\n")
+    import notegraph.fsutil as fsutil
+
+    real_replace = os.replace
+
+    def full(src, dst, *a, **k):  # noqa: ANN001, ANN002, ANN003
+        if ".building-" in str(src):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst, *a, **k)
+
+    monkeypatch.setattr(fsutil.os, "replace", full)
+    monkeypatch.setattr(fsutil, "_exchange", lambda a, b: False)  # take the two-rename path
+    with pytest.raises(BuildError, match="disk full"):
+        build(load_settings(root, out=out), factory=FakeFactory())
+    monkeypatch.setattr(fsutil.os, "replace", real_replace)
+    assert {p: (out / p).read_bytes() for p in site_pages(out)} == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".site.")]
+
+
+def test_killed_build_leaves_previous_site_and_usable_cache(tmp_path: Path):
+    """Kill real `notegraph build` processes at several moments; the published site is always whole."""
+    root = collection(tmp_path, n=400)
+    write(root, "notegraph.toml", f'model = "{FAKE}"\n')
+    out = tmp_path / "site"
+    cmd = [sys.executable, "-m", "notegraph", "build", str(root), "--out", str(out), "-q"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run(cmd, check=True, env=env, capture_output=True)
+
+    def assert_whole_site() -> None:
+        manifest = json.loads((out / ".notegraph-manifest.json").read_text())["outputs"]
+        assert manifest and all((out / page).is_file() for page in manifest)
+        assert len(list((out / "notes").glob("*.html"))) == 400
+
+    assert_whole_site()
+    killed = 0
+    for delay in (0.3, 0.8, 1.5, 2.5):
+        for path in root.glob("n*.md"):
+            path.write_text(path.read_text() + f"\nedit {delay}\n")
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        proc.wait()
+        assert_whole_site()
+    assert killed >= 2
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert site_pages(out) and not [p for p in tmp_path.iterdir() if ".building-" in p.name]
+    shutil.rmtree(out)
