@@ -162,7 +162,8 @@ def _contexts_with_titles(links: list[Link], by_id: Mapping[str, Note]) -> list[
             for raw_target in sorted(mapping, key=len, reverse=True):
                 if raw_target in context:
                     pattern = r"(?<![\w-])" + re.escape(raw_target) + r"(?![\w-])"
-                    context = re.sub(pattern, lambda _m, t=mapping[raw_target]: t, context)
+                    title = mapping[raw_target]
+                    context = re.sub(pattern, lambda _m: title, context)  # noqa: B023 (used at once)
             if context != link.raw.context:
                 link = replace(link, raw=replace(link.raw, context=context))
         out.append(link)

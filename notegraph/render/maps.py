@@ -74,6 +74,7 @@ class HoodEntry:
     kind: str
     rel: str  # link | source | similar | backlink
     score: float | None
+    incoming: bool = False  # the edge points at the centre (a backlink, or an inquiry citing it)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -107,7 +108,8 @@ def choose_neighbours(facts: NoteFacts, notes: Mapping[str, Note], slugs: Mappin
         seen.add(neighbour.id)
         note = notes[neighbour.id]
         score = neighbour.score if neighbour.score is not None and math.isfinite(neighbour.score) else None
-        entries.append(HoodEntry(note.id, slugs[note.id], note.title, note.kind, _relation(graph, facts.id, neighbour), score))
+        rel = _relation(graph, facts.id, neighbour)
+        entries.append(HoodEntry(note.id, slugs[note.id], note.title, note.kind, rel, score, neighbour.kind == "backlink"))
 
     def order(e: HoodEntry) -> tuple[int, float, str, str]:
         score = -(e.score or 0.0) if e.rel == "similar" else 0.0
@@ -123,7 +125,7 @@ def ring_positions(n: int) -> list[tuple[float, float]]:
     while len(out) < n:
         capacity = 10 + 4 * ring
         count = min(capacity, n - len(out))
-        radius = 175.0 + 120.0 * ring
+        radius = 175.0 + 140.0 * ring
         step = 2 * math.pi / count
         offset = -math.pi / 2 + (step / 2 if ring % 2 else 0.0)
         out.extend((round(radius * math.cos(offset + k * step), 1), round(radius * math.sin(offset + k * step), 1)) for k in range(count))
@@ -131,7 +133,7 @@ def ring_positions(n: int) -> list[tuple[float, float]]:
     return out
 
 
-def wrap_label(title: str, width: int = 22, lines: int = 2) -> str:
+def wrap_label(title: str, width: int = 20, lines: int = 2) -> str:
     words = title.split()
     out: list[str] = []
     current = ""
@@ -195,20 +197,25 @@ def hood_data(note: Note, facts: NoteFacts, entries: Sequence[HoodEntry], slug: 
     )
     for entry, (x, y) in zip(entries, ring_positions(len(entries)), strict=True):
         score = f" · {entry.score:.3f}" if entry.score is not None else ""
+        label = wrap_label(entry.title)
+        size = 15 if entry.rel != "similar" else 12
+        # labels point away from the centre: above the nodes in the upper half, below in the lower
+        vadjust = -(2 * size + 18 * (label.count("\n") + 1) + 6) if y < -1 else 0
         net.add_node(
             entry.slug,
-            label=wrap_label(entry.title),
+            label=label,
             shape="dot",
             color=_node_colour(KIND_COLOURS.get(entry.kind, "#777")),
             title=f"{entry.title}\n{KIND_LABELS.get(entry.kind, entry.kind)} · {REL_LABELS[entry.rel]}{score}",
             x=x,
             y=y,
-            size=15 if entry.rel != "similar" else 12,
+            size=size,
+            font={"vadjust": vadjust},
             kind=entry.kind,
             rel=entry.rel,
         )
         style = EDGE_STYLES[entry.rel]
-        source, target = (entry.slug, slug) if entry.rel == "backlink" else (slug, entry.slug)
+        source, target = (entry.slug, slug) if entry.incoming else (slug, entry.slug)
         net.add_edge(
             source,
             target,
