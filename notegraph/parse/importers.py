@@ -30,6 +30,7 @@ _TRAILER_RES = [
     re.compile(r"^Papers most semantically related to this note"),
 ]
 _ORIGINAL_TITLE = "Original note title"
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass
@@ -104,7 +105,11 @@ def front_matter(meta: Mapping[str, Any]) -> str:
 def import_page(name: str, text: str, vocabulary: Sequence[str], titles: Mapping[str, str]) -> ImportedNote:
     """One page in the plain-text format of the reference page -> a markdown note."""
     diagnostics: list[Diagnostic] = []
-    paragraphs = _paragraphs(text.lstrip("\ufeff"))
+    cleaned = _CONTROL_RE.sub("", text.lstrip("\ufeff"))
+    if cleaned != text.lstrip("\ufeff"):
+        line = text[: _CONTROL_RE.search(text).start()].count("\n") + 1  # type: ignore[union-attr]
+        diagnostics.append(Diagnostic(name, line, "warning", "control-characters", "control characters removed"))
+    paragraphs = _paragraphs(cleaned)
     if not paragraphs:
         raise ValueError(f"{name}:1: page is empty")
     kind = "synthesis"
