@@ -214,3 +214,41 @@ def suggest(notes_dir: Path, k: int, min_score: float | None, model: str | None,
     for item in items:
         click.echo(f"{item['rank']:>3}. {item['score']:.3f}  {item['a']['title']}  <->  {item['b']['title']}")
         click.echo(f"       why: {', '.join(item['why'])}")
+
+
+def _echo(message: str, err: bool) -> None:
+    click.echo(message, err=err)
+
+
+@main.command()
+@notes_argument
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None, help="Site folder (default: site).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on (0: any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; only this machine by default.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the site in the web browser.")
+@friendly
+def serve(notes_dir: Path, out: Path | None, port: int, host: str, open_browser: bool) -> None:
+    """Build, serve the site, rebuild when notes change and reload open pages (Ctrl-C to stop)."""
+    from notegraph.config import load_settings
+    from notegraph.serve import serve as run_serve
+
+    run_serve(lambda: load_settings(notes_dir, out=out), host=host, port=port, open_browser=open_browser, echo=_echo)
+
+
+@main.command("open")
+@click.argument("note")
+@click.option("--notes", "notes_dir", default="notes", type=click.Path(file_okay=False, path_type=Path), help="Notes folder.")
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None, help="Site folder (default: site).")
+@friendly
+def open_cmd(note: str, notes_dir: Path, out: Path | None) -> None:
+    """Open NOTE's page (a title, alias or path) in the web browser, building the site first if needed."""
+    import webbrowser
+
+    from notegraph.config import load_settings
+    from notegraph.serve import note_page
+
+    page = note_page(load_settings(notes_dir, out=out, quiet=True), note)
+    if page.built is not None:
+        click.echo(f"built {page.built.out}: {page.built.notes} notes", err=True)
+    click.echo(page.url)
+    webbrowser.open(page.url)
