@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import networkx as nx
@@ -12,21 +11,12 @@ import numpy as np
 from conftest import write
 
 from notegraph.config import load_settings
+from notegraph.embed import Embeddings
 from notegraph.graph import GraphSettings, build_graph
 from notegraph.graph.clusters import stable_ids
 from notegraph.graph.similarity import top_k
 from notegraph.pipeline import load
 from notegraph.query import export
-
-
-@dataclass
-class Vecs:
-    model_id: str
-    ids: list[str]
-    vectors: np.ndarray
-    chunks: dict[str, list[str]]
-    chunk_vectors: dict[str, np.ndarray]
-    embedded: int = 0
 
 
 def bag(text: str, dim: int = 64) -> np.ndarray:
@@ -38,10 +28,10 @@ def bag(text: str, dim: int = 64) -> np.ndarray:
     return v / n if n else v
 
 
-def vecs_for(collection) -> Vecs:
+def vecs_for(collection) -> Embeddings:
     ids = sorted(collection.notes)
     texts = {i: f"{collection.notes[i].title} {collection.notes[i].text}" for i in ids}
-    return Vecs("test/bag", ids, np.stack([bag(texts[i]) for i in ids]), {i: [texts[i]] for i in ids}, {i: bag(texts[i])[None] for i in ids})
+    return Embeddings("test/bag", ids, np.stack([bag(texts[i]) for i in ids]), {i: [texts[i]] for i in ids}, {i: bag(texts[i])[None] for i in ids})
 
 
 def sample(tmp_path: Path) -> Path:
