@@ -178,7 +178,9 @@ def embed(collection: Collection, settings: Settings, factory: Callable[[], Any]
         return embeddings, list(cache.warnings)
 
 
-def analyse(settings: Settings, collection: Collection | None = None, factory: Callable[[], Any] | None = None) -> Analysis:
+def analyse(
+    settings: Settings, collection: Collection | None = None, factory: Callable[[], Any] | None = None, *, full: bool = True
+) -> Analysis:
     from notegraph.graph import GraphSettings, build_graph
 
     collection = collection if collection is not None else load(settings)
@@ -190,7 +192,8 @@ def analyse(settings: Settings, collection: Collection | None = None, factory: C
             similar_k=settings.similar_k,
             similar_threshold=settings.similar_threshold,
             related_k=settings.related_k,
-            cluster_state=settings.state_dir / "clusters.json",
+            cluster_state=settings.state_dir / "clusters.json" if full else None,
+            full=full,
         ),
     )
     return Analysis(collection, embeddings, graph, warnings)
@@ -261,7 +264,7 @@ def related(settings: Settings, query: str, k: int, kind: str | None, factory: C
     Returns (what the query was taken as, ranked items)."""
     from notegraph import query as q
 
-    analysis = analyse(settings, factory=factory)
+    analysis = analyse(settings, factory=factory, full=False)
     note = q.find_note(analysis.collection, query)
     if note is not None:
         return f"note:{note.id}", q.related_to_note(analysis.graph, note.id, k, kind)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -14,7 +14,7 @@ import numpy as np
 from notegraph.graph.clusters import communities, label_clusters, load_previous, save_assignment, stable_ids
 from notegraph.graph.rank import Ranker
 from notegraph.graph.similarity import top_k
-from notegraph.model import Citation, Cluster, Collection, GraphResult, Neighbour, NoteFacts, Related
+from notegraph.model import Citation, Cluster, Collection, GraphResult, Link, Neighbour, NoteFacts, Related
 
 RELATED_PAPERS = 8
 RELATED_CONCEPTS = 8
@@ -34,8 +34,9 @@ class GraphSettings:
     similar_threshold: float = 0.45
     related_k: int = 10
     cluster_state: Path | None = None
-    exclude_linked_from_similar: bool = True
-    extra: dict[str, float] = field(default_factory=dict)
+    # False for one-off queries (`related`): no similar edges, clusters or per-note facts, and the
+    # ranker scores only the rows asked for, so a query costs O(n), not O(n^2)
+    full: bool = True
 
 
 def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: GraphSettings) -> GraphResult:
@@ -60,7 +61,7 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
     # semantically near: each note's top-k by cosine above the threshold
     emb_index = {note_id: i for i, note_id in enumerate(embeddings.ids)}
     vectors = embeddings.vectors
-    if settings.similar_k > 0 and vectors.shape[0] > 1:
+    if settings.full and settings.similar_k > 0 and vectors.shape[0] > 1:
         idx, scores = top_k(vectors, settings.similar_k)
         for row, note_id in enumerate(embeddings.ids):
             for col, score in zip(idx[row], scores[row], strict=True):
@@ -70,6 +71,10 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
                 if graph.has_edge(other, note_id, key="similar"):
                     continue
                 graph.add_edge(note_id, other, key="similar", kind="similar", score=round(float(score), 4))
+
+    if not settings.full:
+        ranker = Ranker(collection, embeddings, graph, precompute=False)
+        return GraphResult(graph=graph, facts={}, clusters=(), model_id=embeddings.model_id, ranker=ranker)
 
     undirected = _weighted_undirected(graph, ids)
     assigned = stable_ids(communities(undirected), load_previous(settings.cluster_state))
@@ -81,7 +86,11 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
         graph.nodes[note_id]["cluster"] = cluster_of[note_id].id if note_id in cluster_of else -1
 
     ranker = Ranker(collection, embeddings, graph)
-    facts = {note_id: _facts(note_id, graph, undirected, collection, ranker, cluster_of, emb_index, settings) for note_id in ids}
+    incoming: dict[str, list[Link]] = defaultdict(list)
+    for link in collection.links:
+        if link.status == "ok" and link.target is not None and link.target != link.source:
+            incoming[link.target].append(link)
+    facts = {note_id: _facts(note_id, graph, undirected, collection, ranker, cluster_of, emb_index, settings, incoming[note_id]) for note_id in ids}
     return GraphResult(graph=graph, facts=facts, clusters=tuple(clusters), model_id=embeddings.model_id, ranker=ranker)
 
 
@@ -108,6 +117,7 @@ def _facts(
     cluster_of: Mapping[str, Cluster],
     emb_index: Mapping[str, int],
     settings: GraphSettings,
+    incoming: Sequence[Link],
 ) -> NoteFacts:
     notes = collection.notes
     relation: dict[str, tuple[int, str, float | None]] = {}  # neighbour -> (priority, kind, score)
@@ -142,11 +152,10 @@ def _facts(
 
     # citations: who links here, with the sentence that does it
     backlinks: dict[str, str] = {}
-    for link in collection.links:
-        if link.status == "ok" and link.target == note_id and link.source != note_id:
-            context = link.raw.context
-            if link.source not in backlinks or (context and not backlinks[link.source]):
-                backlinks[link.source] = context
+    for link in incoming:
+        context = link.raw.context
+        if link.source not in backlinks or (context and not backlinks[link.source]):
+            backlinks[link.source] = context
     backlink_list = tuple(
         Citation(id=src, context=ctx or notes[src].lede) for src, ctx in sorted(backlinks.items(), key=lambda kv: (notes[kv[0]].title.lower(), kv[0]))
     )

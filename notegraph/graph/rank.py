@@ -124,7 +124,10 @@ class Signals:
 class Ranker:
     """Ranks notes for a note with the default fused score; tables are computed once per kind."""
 
-    def __init__(self, collection: Collection, embeddings: Any, graph: nx.MultiDiGraph, weights: Weights = DEFAULT_WEIGHTS) -> None:
+    def __init__(
+        self, collection: Collection, embeddings: Any, graph: nx.MultiDiGraph, weights: Weights = DEFAULT_WEIGHTS, *, precompute: bool = True
+    ) -> None:
+        self.precompute = precompute
         self.collection = collection
         self.embeddings = embeddings
         self.graph = graph
@@ -161,13 +164,29 @@ class Ranker:
             self._tables[kind] = (idx, scores, self.ids)
         return self._tables[kind]
 
+    def _row(self, row: int, kind: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """One note's candidates, scored on demand (a query, not a build)."""
+        notes = self.collection.notes
+        scores = self.signals.block(np.array([row]), self.weights)[0]
+        scores[row] = -np.inf
+        if kind is not None:
+            mask = np.array([notes[note_id].kind != kind for note_id in self.ids])
+            scores[mask] = -np.inf
+        order = np.lexsort((np.arange(len(scores)), -scores))[:POOL]
+        return order, scores[order]
+
     def related(self, note_id: str, k: int, *, kind: str | None = None, min_score: float | None = None) -> tuple[Related, ...]:
         row = self.index.get(note_id)
         if row is None:
             return ()
-        idx, scores, ids = self._table(kind)
+        if self.precompute:
+            idx, scores, ids = self._table(kind)
+            candidates, candidate_scores = idx[row], scores[row]
+        else:
+            candidates, candidate_scores = self._row(row, kind)
+            ids = self.ids
         out: list[Related] = []
-        for col, score in zip(idx[row], scores[row], strict=True):
+        for col, score in zip(candidates, candidate_scores, strict=True):
             if not np.isfinite(score) or score <= 0.0:
                 continue
             if min_score is not None and self.cosine(note_id, ids[int(col)]) < min_score:
