@@ -148,3 +148,30 @@ def test_killed_build_leaves_previous_site_and_usable_cache(tmp_path: Path):
     assert done.returncode == 0, done.stderr
     assert site_pages(out) and not [p for p in tmp_path.iterdir() if ".building-" in p.name]
     shutil.rmtree(out)
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {},  # an empty collection
+        {"only.md": "---\ntitle: Only\n---\nThe one note.\n"},  # one note
+        {"a.md": "---\ntitle: Blank\n---\n", "b.md": "", "c.md": "text [[a]]\n"},  # notes with no text
+    ],
+)
+def test_degenerate_collections_build(tmp_path: Path, files: dict[str, str]):
+    root = tmp_path / "notes"
+    root.mkdir()
+    for name, text in files.items():
+        write(root, name, text)
+    out = tmp_path / "site"
+    report = build(load_settings(root, out=out), factory=FakeFactory())
+    assert (out / "index.html").exists() and report.notes == len(files)
+    result = CliRunner().invoke(main, ["related", "anything at all", "--notes", str(root), "--model", FAKE])
+    assert result.exit_code == 0, result.output
+
+
+def test_missing_model_is_one_clear_line(tmp_path: Path):
+    root = collection(tmp_path, n=3)
+    result = CliRunner().invoke(main, ["build", str(root), "--out", str(tmp_path / "site"), "--model", str(tmp_path / "no-such-model")])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and "no-such-model" in result.output
