@@ -126,7 +126,13 @@ def label_clusters(
         scored = sorted(
             ((count / size) * math.log(1 + avg_words / total_per_term[term]), term) for term, count in counter.items() if count > 1 or len(members) == 1
         )
-        terms = tuple(term for _, term in sorted(scored, key=lambda s: (-s[0], s[1]))[:n_terms])
+        chosen: list[str] = []
+        for _, term in sorted(scored, key=lambda s: (-s[0], s[1])):
+            if not any(term[:5] == other[:5] for other in chosen):  # "ground" adds nothing to "grounding"
+                chosen.append(term)
+            if len(chosen) == n_terms:
+                break
+        terms = tuple(chosen)
         sub = graph.subgraph(members)
         central = tuple(sorted(members, key=lambda m: (-sub.degree(m, weight="weight"), m))[:n_central])
         label = " · ".join(terms) if terms else notes[central[0]].title
