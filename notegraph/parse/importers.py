@@ -46,7 +46,10 @@ class ImportedNote:
 def slugify(text: str, limit: int = 80) -> str:
     normal = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", normal.lower()).strip("-")
-    return (slug[:limit].rstrip("-") or "note")
+    if len(slug) > limit:
+        cut = slug[: limit + 1].rsplit("-", 1)[0]  # whole words only
+        slug = cut if len(cut) >= limit // 2 else slug[:limit]
+    return slug.rstrip("-") or "note"
 
 
 def split_topics(line: str, vocabulary: Sequence[str]) -> tuple[list[str], str]:
