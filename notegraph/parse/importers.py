@@ -48,7 +48,7 @@ def slugify(text: str, limit: int = 80) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", normal.lower()).strip("-")
     if len(slug) > limit:
         cut = slug[: limit + 1].rsplit("-", 1)[0]  # whole words only
-        slug = cut if len(cut) >= limit // 2 else slug[:limit]
+        slug = cut if "-" in slug[: limit + 1] and len(cut) >= limit // 2 else slug[:limit]
     return slug.rstrip("-") or "note"
 
 
