@@ -43,3 +43,28 @@ def test_check_strict_on_bad_collection(tmp_path: Path):
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     assert "malformed.md:2: error: invalid YAML front matter" in result.output
+
+
+def test_bad_collection_still_builds_a_site(tmp_path: Path):
+    from bs4 import BeautifulSoup
+
+    root = tmp_path / "notes"
+    make_bad_collection(root)
+    (root / "notegraph.toml").write_text('model = "fake/hash-64"\n')
+    out = tmp_path / "site"
+    runner = CliRunner()
+    strict = runner.invoke(main, ["build", str(root), "--out", str(out), "--strict"])
+    assert strict.exit_code == 1 and not out.exists() and "Traceback" not in strict.output
+    result = runner.invoke(main, ["build", str(root), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "malformed.md:2: error" in result.output and "huge.md:1: error" in result.output
+    assert (out / "index.html").exists()
+    pages = {p.name: p for p in (out / "notes").glob("*.html")}
+    assert len(pages) >= 20
+    assert not any("SECRET" in p.read_text(encoding="utf-8") for p in out.rglob("*.html"))
+    xss = next(p for name, p in pages.items() if name.startswith("xss"))
+    soup = BeautifulSoup(xss.read_text(encoding="utf-8"), "lxml")
+    assert all(s.get("src") for s in soup.find_all("script"))  # only our own script files
+    assert not [a for tag in soup.find_all(True) for a in tag.attrs if a.lower().startswith("on")]
+    assert not [a for a in soup.find_all("a") if str(a.get("href", "")).lower().startswith(("javascript:", "data:"))]
+    assert '<script>alert("t")</script>' in soup.h1.get_text()
