@@ -16,7 +16,7 @@ from notegraph.model import Citation, Cluster, Collection, GraphResult, Neighbou
 from notegraph.parse import parse_note
 from notegraph.render import RenderReport, render_site
 from notegraph.render.jsdata import js_call, js_json
-from notegraph.render.maps import HOOD_BUDGET, choose_neighbours, graph_data, ring_positions
+from notegraph.render.maps import HOOD_BUDGET, HOOD_QUOTAS, HoodEntry, choose_neighbours, graph_data, ring_positions
 from notegraph.render.slugs import assign_slugs, heading_ids, slugify
 from notegraph.resolve import resolve
 
@@ -231,7 +231,8 @@ def make_graph(collection: Collection) -> GraphResult:
         backlinks = tuple(Citation(src, ctx) for src, ctx in sorted(citing.items()))
         near = sorted(((s or 0.5), o) for o, (_, _, s) in relation.items())
         related = tuple(
-            Related(o, round(score, 4), ("similar",) if score != 0.5 else ("link",), passage=notes[o].lede)
+            # the graph stage's evidence names the cosine; a linked-only note has none to show
+            Related(o, round(score, 4), ("similar", f"cosine {score - 0.1:.3f}") if score != 0.5 else ("link",), passage=notes[o].lede)
             for score, o in sorted(near, reverse=True)
         )
         facts[note_id] = NoteFacts(
@@ -368,8 +369,16 @@ def test_note_page_has_every_part_of_the_reference_in_order(site: Path, collecti
     assert "Papers most semantically related to this note, ranked by cosine similarity in the embedding space." in text(papers)
     paper_items = papers.select("ol.related-list > li")
     assert count_of(papers) == len(paper_items) == len(facts.related_papers) == 3
+    # in ranking order (data-score); the figure shown is the cosine named in the evidence, when there is one
     scores = [str(s["data-score"]) for s in papers.select(".score")]
     assert scores == [f"{r.score:.3f}" for r in facts.related_papers] and all(re.fullmatch(r"\d\.\d{3}", s) for s in scores)
+    for shown, r in zip(papers.select(".score"), facts.related_papers, strict=True):
+        cosine = [w.removeprefix("cosine ") for w in r.why if w.startswith("cosine ")]
+        assert shown.get_text() == (cosine[0] if cosine else f"{r.score:.3f}")
+        assert shown.get("data-cosine") == (cosine[0] if cosine else None)
+    assert any(s.get("data-cosine") for s in papers.select(".score"))
+    concept_scores = [float(str(s["data-score"])) for s in concepts.select("ol.related-list .score")]
+    assert concept_scores == sorted(concept_scores, reverse=True)
     assert papers.select(".evidence") and papers.select(".why__item")
 
     claim = soup.find(id="ng-claim")
@@ -384,8 +393,17 @@ def test_note_page_has_every_part_of_the_reference_in_order(site: Path, collecti
     assert order.index(cmap) < order.index(concepts.select_one("ol.related-list"))  # type: ignore[arg-type]
 
     # backlinks, aliases and tags are shown too
+    # the inquiries citing the note are listed once, under inquiring lines, not again as backlinks
     backlinks = soup.find(id="ng-backlinks")
-    assert isinstance(backlinks, Tag) and count_of(backlinks) == len(facts.backlinks) == len(backlinks.select("li"))
+    inquiring_ids = {c.id for c in facts.inquiring_lines}
+    others = [c for c in facts.backlinks if c.id not in inquiring_ids]
+    assert isinstance(backlinks, Tag) and count_of(backlinks) == len(others) == len(backlinks.select("li")) > 0
+    assert len(others) < len(facts.backlinks)
+    assert text(backlinks.find(class_="section-intro")).startswith(f"{len(others)} more note")
+    assert {text(a) for a in backlinks.select("a.card__title")} == {collection.notes[c.id].title for c in others}
+    assert not soup.select(".eyebrow")  # the kind is named once, in the byline
+    citing = [text(q) for q in soup.select(".citing")]
+    assert citing and not [c for c in citing if re.search(r"[?!]\.(\s|$)", c)]  # "models?." reads "models?"
     assert text(soup.find(class_="aliases")).endswith("dialogue failures")
     assert "#training" in text(soup.find(class_="tags"))
 
@@ -516,23 +534,40 @@ def test_note_pages_with_a_map_load_vis_and_their_own_neighbourhood(site: Path, 
     assert options["hood"]["physics"]["enabled"] is False and options["graph"]["physics"]["enabled"] is False
 
 
-def test_neighbour_budget_prefers_links_then_best_similar_then_backlinks(collection: Collection) -> None:
+def test_neighbour_budget_reserves_places_for_each_kind_then_fills_in_priority_order(collection: Collection) -> None:
     notes = dict(collection.notes)
     base = collection.notes["concepts/isolated"]
-    extra = {f"x/n{i:02d}": Note(id=f"x/n{i:02d}", path=f"x/n{i:02d}.md", title=f"N{i:02d}", kind="concept") for i in range(40)}
+    extra = {f"x/n{i:02d}": Note(id=f"x/n{i:02d}", path=f"x/n{i:02d}.md", title=f"N{i:02d}", kind="concept") for i in range(60)}
     notes.update(extra)
-    neighbours = (
-        [Neighbour(f"x/n{i:02d}", "backlink") for i in range(0, 10)]
-        + [Neighbour(f"x/n{i:02d}", "similar", 0.5 + i / 100) for i in range(10, 30)]
-        + [Neighbour(f"x/n{i:02d}", "link") for i in range(30, 35)]
-    )
-    facts = NoteFacts(base.id, 35, 60, 0, "large", tuple(neighbours), (), (), (), (), ())
-    chosen = choose_neighbours(facts, notes, assign_slugs(notes), None)
+    slugs = assign_slugs(notes)
+
+    def choose(neighbours: list[Neighbour]) -> list[HoodEntry]:
+        facts = NoteFacts(base.id, len(neighbours), 60, 0, "large", tuple(neighbours), (), (), (), (), ())
+        return choose_neighbours(facts, notes, slugs, None)
+
+    backlinks = [Neighbour(f"x/n{i:02d}", "backlink") for i in range(0, 10)]
+    similar = [Neighbour(f"x/n{i:02d}", "similar", 0.5 + i / 100) for i in range(10, 30)]
+    links = [Neighbour(f"x/n{i:02d}", "link") for i in range(30, 35)]
+    # 5 links (all: under their quota), similar and backlinks their quota of 5 each, the 9 places left to
+    # the next best similar: links first, then similar by score, then backlinks by title
+    chosen = choose(backlinks + similar + links)
     assert len(chosen) == HOOD_BUDGET
-    assert [c.rel for c in chosen[:5]] == ["link"] * 5
-    similar = [c for c in chosen if c.rel == "similar"]
-    assert len(similar) == HOOD_BUDGET - 5 and [c.score for c in similar] == sorted((c.score for c in similar), reverse=True)
-    assert similar[0].id == "x/n29" and all(c.rel != "backlink" for c in chosen)
+    rels = [c.rel for c in chosen]
+    assert rels == ["link"] * 5 + ["similar"] * (HOOD_BUDGET - 5 - HOOD_QUOTAS["backlink"]) + ["backlink"] * HOOD_QUOTAS["backlink"]
+    shown = [c for c in chosen if c.rel == "similar"]
+    assert [c.id for c in shown] == [f"x/n{i:02d}" for i in range(29, 29 - len(shown), -1)]  # the best scored
+    assert [c.id for c in chosen if c.rel == "backlink"] == [f"x/n{i:02d}" for i in range(5)]  # by title
+
+    # many links: links get their 40% quota, every other kind its reserve, the rest goes to links again
+    many = [Neighbour(f"x/n{i:02d}", "link") for i in range(30, 60)]
+    chosen = choose(backlinks + similar + many)
+    counts = {rel: sum(c.rel == rel for c in chosen) for rel in ("link", "similar", "backlink")}
+    assert counts == {"link": HOOD_BUDGET - HOOD_QUOTAS["similar"] - HOOD_QUOTAS["backlink"], "similar": HOOD_QUOTAS["similar"], "backlink": HOOD_QUOTAS["backlink"]}
+    assert HOOD_QUOTAS["link"] <= 0.4 * HOOD_BUDGET
+    assert [c.id for c in chosen if c.rel == "link"] == [f"x/n{i:02d}" for i in range(30, 30 + counts["link"])]
+
+    # a note with few neighbours shows all of them
+    assert len(choose(backlinks[:3] + similar[:2] + links[:1])) == 6
     assert len(set(ring_positions(HOOD_BUDGET))) == HOOD_BUDGET
 
 
@@ -754,22 +789,20 @@ def test_importing_the_renderer_does_not_import_pyvis() -> None:
 
 
 def _chromium(playwright: object) -> object:
-    import shutil
+    """The same browser, flags and skip rule as tests/test_browser.py: Debian's Chromium, never a download."""
+    from browser_util import CHROMIUM_ARGS, chromium_or_skip
 
-    chromium = playwright.chromium  # type: ignore[attr-defined]
-    try:
-        return chromium.launch()
-    except Exception:  # playwright's own browser is not installed: try the system's
-        for name in ("chromium", "chromium-browser", "google-chrome"):
-            path = shutil.which(name)
-            if path:
-                return chromium.launch(executable_path=path, args=["--no-sandbox"])
-    pytest.skip("no Chromium to drive")
+    path = chromium_or_skip()
+    return playwright.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)  # type: ignore[attr-defined]
 
 
 @pytest.mark.browser
 def test_pages_work_in_a_browser_offline(site: Path, collection: Collection) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from browser_util import chromium_or_skip
+
+    chromium_or_skip()  # skips (or fails in CI) before playwright is imported when there is no browser
+    from playwright import sync_api
+
     slug = slug_of(collection, "syntheses/dialogue-failures")
     with sync_api.sync_playwright() as playwright:
         browser = _chromium(playwright)

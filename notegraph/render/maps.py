@@ -98,8 +98,15 @@ def _relation(graph: Any, centre: str, neighbour: Neighbour) -> str:
     return neighbour.kind
 
 
+# places reserved for each kind before the rest of the budget is filled in REL_ORDER: links may take
+# up to 40% on their own, and a note with similar notes or backlinks always shows some of each
+HOOD_QUOTAS = {"link": 9, "source": 4, "similar": 5, "backlink": 5}
+
+
 def choose_neighbours(facts: NoteFacts, notes: Mapping[str, Note], slugs: Mapping[str, str], graph: Any) -> list[HoodEntry]:
-    """The drawn neighbourhood: links first, then inquiry sources, the best-scored similar, then backlinks."""
+    """The drawn neighbourhood: each kind first gets up to its HOOD_QUOTAS places, then the places left go
+    to links, inquiry sources, the best-scored similar and backlinks, in that order. Within a kind the
+    order is always the same (similar by score, the others by title), so a kind keeps its best."""
     entries = []
     seen: set[str] = set()
     for neighbour in facts.neighbours:
@@ -115,7 +122,14 @@ def choose_neighbours(facts: NoteFacts, notes: Mapping[str, Note], slugs: Mappin
         score = -(e.score or 0.0) if e.rel == "similar" else 0.0
         return (REL_ORDER.index(e.rel), score, e.title.lower(), e.id)
 
-    return sorted(entries, key=order)[:HOOD_BUDGET]
+    by_rel: dict[str, list[HoodEntry]] = {rel: [] for rel in REL_ORDER}
+    for entry in sorted(entries, key=order):
+        by_rel[entry.rel].append(entry)
+    taken = {rel: min(HOOD_QUOTAS[rel], len(group)) for rel, group in by_rel.items()}
+    for rel in REL_ORDER:
+        room = HOOD_BUDGET - sum(taken.values())
+        taken[rel] += max(0, min(room, len(by_rel[rel]) - taken[rel]))
+    return [entry for rel in REL_ORDER for entry in by_rel[rel][: taken[rel]]]
 
 
 def ring_positions(n: int) -> list[tuple[float, float]]:
@@ -130,6 +144,31 @@ def ring_positions(n: int) -> list[tuple[float, float]]:
         offset = -math.pi / 2 + (step / 2 if ring % 2 else 0.0)
         out.extend((round(radius * math.cos(offset + k * step), 1), round(radius * math.sin(offset + k * step), 1)) for k in range(count))
         ring += 1
+    return out
+
+
+INNER_RELS = ("link", "source")  # the note's own links sit close; similar notes and backlinks further out
+
+
+def hood_positions(entries: Sequence[HoodEntry]) -> list[tuple[float, float]]:
+    """Two rings: the note's links and sources inside, everything else outside, half a step staggered.
+
+    Each ring's radius grows with its number of nodes so neighbouring labels (about 150px wide) keep apart."""
+    inner = [i for i, e in enumerate(entries) if e.rel in INNER_RELS]
+    outer = [i for i, e in enumerate(entries) if e.rel not in INNER_RELS]
+    if not inner or not outer:  # one kind only: a single ring
+        inner, outer = list(range(len(entries))), []
+    out: list[tuple[float, float]] = [(0.0, 0.0)] * len(entries)
+    r_inner = max(190.0, len(inner) * 120.0 / (2 * math.pi))
+    r_outer = max(r_inner + 170.0, len(outer) * 130.0 / (2 * math.pi))
+    for members, radius, stagger in ((inner, r_inner, False), (outer, r_outer, True)):
+        if not members:
+            continue
+        step = 2 * math.pi / len(members)
+        offset = -math.pi / 2 + (step / 2 if stagger else 0.0)
+        for k, i in enumerate(members):
+            angle = offset + k * step
+            out[i] = (round(radius * math.cos(angle), 1), round(radius * math.sin(angle), 1))
     return out
 
 
@@ -191,16 +230,18 @@ def hood_data(note: Note, facts: NoteFacts, entries: Sequence[HoodEntry], slug: 
         y=0.0,
         size=28,
         borderWidth=6,
-        font={"size": 18, "strokeWidth": 5},
+        font={"size": 17, "strokeWidth": 0, "vadjust": 6},  # site.js gives it the page's background
         kind=note.kind,
         rel="centre",
     )
-    for entry, (x, y) in zip(entries, ring_positions(len(entries)), strict=True):
+    for entry, (x, y) in zip(entries, hood_positions(entries), strict=True):
         score = f" · {entry.score:.3f}" if entry.score is not None else ""
         label = wrap_label(entry.title)
-        size = 15 if entry.rel != "similar" else 12
+        inner = entry.rel in INNER_RELS
+        size = 15 if inner else 11
+        font_size = 14 if inner else 12
         # labels point away from the centre: above the nodes in the upper half, below in the lower
-        vadjust = -(2 * size + 18 * (label.count("\n") + 1) + 6) if y < -1 else 0
+        vadjust = -(2 * size + (font_size + 3) * (label.count("\n") + 1) + 6) if y < -1 else 0
         net.add_node(
             entry.slug,
             label=label,
@@ -210,7 +251,7 @@ def hood_data(note: Note, facts: NoteFacts, entries: Sequence[HoodEntry], slug: 
             x=x,
             y=y,
             size=size,
-            font={"vadjust": vadjust},
+            font={"vadjust": vadjust, "size": font_size},
             kind=entry.kind,
             rel=entry.rel,
         )

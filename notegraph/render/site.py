@@ -24,6 +24,7 @@ from notegraph.render.body import Linker, render_body
 from notegraph.render.jsdata import js_call, stable_json
 from notegraph.render.maps import (
     KIND_LABELS,
+    KIND_SHAPES,
     REL_LABELS,
     choose_neighbours,
     graph_data,
@@ -40,8 +41,12 @@ FORMAT = 1
 PLURALS = {"synthesis": "Syntheses", "concept": "Concepts", "paper": "Papers", "inquiry": "Inquiries"}
 STATIC_FILES = ("site.css", "site.js", "graph.js")
 RECENT = 12
+SHAPE_GLYPHS = {"diamond": "◆", "dot": "●", "square": "■", "triangle": "▲"}  # the graph's legend for kinds
 PASSAGE_CHARS = 260
 _BLOCK_ID_TAIL = re.compile(r"(?:^|\s+)\^[A-Za-z0-9-]+\s*$")
+# a sentence whose link was replaced by a title ending in ?, ! or . gets its own full stop as well
+_DOUBLED_STOP = re.compile(r"([?!…])\.(?=[\s\"'”’)]|$)")
+_COSINE = re.compile(r"^cosine (-?\d+(?:\.\d+)?)$")
 
 
 @dataclass(frozen=True)
@@ -213,6 +218,10 @@ def _safe_url(value: Any) -> str | None:
     return None
 
 
+def _tidy(sentence: str) -> str:
+    return _DOUBLED_STOP.sub(r"\1", sentence)
+
+
 def _text(value: Any) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value if isinstance(v, str | int | float))
@@ -237,7 +246,7 @@ class _Site:
         self.kinds_present = [k for k in KINDS if any(n.kind == k for n in self.notes.values())]
         self.site = {
             "title": title,
-            "kinds": [{"kind": k, "plural": PLURALS[k]} for k in self.kinds_present],
+            "kinds": [{"kind": k, "plural": PLURALS[k], "shape": SHAPE_GLYPHS[KIND_SHAPES[k]]} for k in self.kinds_present],
         }
         self.cluster_label = {c.id: c.label for c in self.clusters}
 
@@ -255,12 +264,23 @@ class _Site:
         return {**self.ref(note_id), "date": note.date or "", "lede": _shorten(note.lede, 220)}
 
     def related(self, items: Iterable[Related]) -> list[dict[str, Any]]:
+        """Related notes in their ranking order; ``cosine`` is the embedding similarity read from the
+        evidence ("cosine 0.734"), shown beside each so the figure means what the heading says."""
         out = []
         for item in items:
             if item.id not in self.notes or not math.isfinite(item.score):
                 continue
             why = [REL_LABELS.get(w, w) for w in item.why]
-            out.append({**self.ref(item.id), "score": round(float(item.score), 3), "why": why, "passage": _shorten(item.passage)})
+            cosine = next((float(m.group(1)) for w in item.why if (m := _COSINE.match(w))), None)
+            out.append(
+                {
+                    **self.ref(item.id),
+                    "score": round(float(item.score), 3),
+                    "cosine": None if cosine is None else round(cosine, 3),
+                    "why": why,
+                    "passage": _shorten(item.passage),
+                }
+            )
         return out
 
     def base(self, root: str, page_kind: str, scripts: list[str] | None = None, uses_vis: bool = False) -> dict[str, Any]:
@@ -320,6 +340,12 @@ class _Site:
                     seen.add(target)
                     sources.append(self.ref(target))
             sources.sort(key=lambda s: (s["title"].lower(), s["slug"]))
+        inquiring = [
+            {**self.ref(c.id), "context": _tidy(c.context), "question": self.notes[c.id].question or ""}
+            for c in facts.inquiring_lines
+            if c.id in self.notes
+        ]
+        inquiring_ids = {c.id for c in facts.inquiring_lines if c.id in self.notes}
         ctx = {
             **self.base("../", "note", [], uses_vis=hood is not None),
             "note": {
@@ -338,14 +364,16 @@ class _Site:
                 "paper": paper,
             },
             "sources": sources,
-            "inquiring": [
-                {**self.ref(c.id), "context": c.context, "question": self.notes[c.id].question or ""}
-                for c in facts.inquiring_lines
-                if c.id in self.notes
-            ],
-            "concepts": self.related(facts.related_concepts),
+            "inquiring": inquiring,
+            "concepts": sorted(self.related(facts.related_concepts), key=lambda c: (-c["score"], c["title"].lower(), c["slug"])),
             "papers": self.related(facts.related_papers),
-            "backlinks": [{**self.ref(c.id), "context": c.context} for c in facts.backlinks if c.id in self.notes],
+            # the inquiries citing this note are listed once, under "Inquiring lines"
+            "backlinks": [
+                {**self.ref(c.id), "context": _tidy(c.context)}
+                for c in facts.backlinks
+                if c.id in self.notes and c.id not in inquiring_ids
+            ],
+            "backlinks_total": len({c.id for c in facts.backlinks if c.id in self.notes}),
             "map": None,
             # what the body's HTML depends on (rendered only when this page has to be written)
             "body_inputs": {
@@ -429,7 +457,7 @@ class _Site:
             "edges": len(data["edges"]),
             "clusters": len(self.clusters),
             "collapsed": len(self.notes) > data["budget"],
-            "kinds": [{"kind": k, "plural": PLURALS[k]} for k in self.kinds_present],
+            "kinds": [{"kind": k, "plural": PLURALS[k], "shape": SHAPE_GLYPHS[KIND_SHAPES[k]]} for k in self.kinds_present],
         }
         w.emit("graph.html", ctx, lambda: _render("graph.html", ctx, page_title="Knowledge graph"))
 

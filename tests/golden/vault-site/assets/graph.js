@@ -22,6 +22,14 @@
     var kindOn = data.kinds.map(function () { return true; });
     var edgeOn = data.edgeKinds.map(function () { return true; });
     var info = document.getElementById("ng-graph-info");
+    // each cluster's best-connected note gets a label large enough to show at the first, fitted view
+    var hub = Object.create(null);
+    members.forEach(function (list) {
+      var best = -1;
+      list.forEach(function (i) { if (best < 0 || nodes[i][6] > nodes[best][6]) { best = i; } });
+      if (best >= 0 && nodes[best][6] > 0) { hub[best] = true; }
+    });
+    var dark = window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches;
     var collapseButton = document.getElementById("ng-graph-collapse");
 
     function clusterColour(ci) {
@@ -31,15 +39,16 @@
 
     function noteNode(i) {
       var n = nodes[i];
+      var big = hub[i] === true;
       var colour = clusterColour(n[3]);
       return {
         id: n[0],
-        label: n[1].length > 48 ? n[1].slice(0, 47) + "…" : n[1],
+        label: big && n[1].length > 30 ? n[1].slice(0, 29) + "…" : n[1].length > 48 ? n[1].slice(0, 47) + "…" : n[1],
         title: n[1] + "\n" + data.kindLabels[n[2]] + " · " + clusters[n[3]][1] + " · " + n[6] + (n[6] === 1 ? " connection" : " connections"),
         shape: data.kindShapes[n[2]],
         x: n[4], y: n[5],
         size: 6 + 2.6 * Math.sqrt(n[6]),
-        font: { size: Math.min(28, 11 + 1.6 * Math.sqrt(n[6])) },
+        font: { size: big ? 30 : Math.min(24, 11 + 1.6 * Math.sqrt(n[6])) },
         color: { background: colour, border: colour, highlight: { background: colour, border: "#e2a93b" }, hover: { background: colour, border: "#e2a93b" } }
       };
     }
@@ -73,8 +82,8 @@
         label: c[1],
         title: "Cluster: " + c[1] + "\n" + c[5] + " notes",
         shape: "text",
-        x: c[2], y: c[3] - c[4] - 12,
-        font: { size: 24, color: NG.cssVar("--muted", "#6a7079") }
+        x: c[2], y: c[3] - c[4] - 30,
+        font: { size: 32, color: NG.cssVar("--ink-2", "#41474f") }
       };
     }
 
@@ -102,7 +111,7 @@
         var colour = data.edgeColours[k];
         var edge = {
           id: key, from: a, to: b, dashes: data.edgeDashes[k],
-          color: { color: colour, highlight: colour, hover: colour, opacity: data.edgeKinds[k] === "similar" ? 0.3 : 0.45 },
+          color: { color: colour, highlight: colour, hover: colour, opacity: (data.edgeKinds[k] === "similar" ? 0.3 : 0.45) + (dark ? 0.25 : 0) },
           arrows: { to: { enabled: data.edgeKinds[k] !== "similar", scaleFactor: 0.35 } },
           count: 1
         };
@@ -117,6 +126,8 @@
     }
 
     var network = new window.vis.Network(canvas, build(), NG.themed(NG.options().graph));
+    NG.networks = NG.networks || { map: null, graph: null };
+    NG.networks.graph = network;
 
     function rebuild() {
       var position = network.getViewPosition();

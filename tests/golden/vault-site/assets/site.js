@@ -66,15 +66,16 @@
 
   var KIND_LABELS = { synthesis: "Synthesis", concept: "Concept", paper: "Paper", inquiry: "Inquiry" };
 
-  window.NG = {
-    root: root,
-    options: function () { return options; },
-    themed: themed,
-    el: el,
-    noteHref: noteHref,
-    cssVar: cssVar,
-    kindLabels: KIND_LABELS
-  };
+  // graph.js adds the full graph's network to NG.networks; tests and the console find both there
+  var NG = window.NG = window.NG || {};
+  NG.root = root;
+  NG.options = function () { return options; };
+  NG.themed = themed;
+  NG.el = el;
+  NG.noteHref = noteHref;
+  NG.cssVar = cssVar;
+  NG.kindLabels = KIND_LABELS;
+  NG.networks = NG.networks || { map: null, graph: null };
 
   // -- search ----------------------------------------------------------------------------------------
 
@@ -283,9 +284,10 @@
           s.setAttribute("data-score", Number(entry.score).toFixed(3));
           li.appendChild(s);
         }
+        // the accessible name starts with the visible "Walk" (WCAG 2.5.3 label in name)
         var walk = el("button", null, "Walk");
         walk.type = "button";
-        walk.setAttribute("aria-label", "Centre the map on " + entry.title);
+        walk.appendChild(el("span", "visually-hidden", " to " + entry.title));
         walk.addEventListener("click", function () { go(entry.slug); });
         li.appendChild(walk);
         list.appendChild(li);
@@ -300,7 +302,13 @@
 
     function show(data) {
       current = data.slug;
-      var nodes = new window.vis.DataSet(data.nodes);
+      // the centre's label sits on a patch of page colour, so edges arriving from below pass behind it
+      var nodes = new window.vis.DataSet(data.nodes.map(function (n) {
+        if (n.rel !== "centre") { return n; }
+        var copy = Object.assign({}, n);
+        copy.font = Object.assign({}, n.font || {}, { background: cssVar("--bg", "#ffffff") });
+        return copy;
+      }));
       var edges = new window.vis.DataSet(data.edges.map(function (e, i) {
         var copy = Object.assign({}, e);
         copy.id = "e" + i;
@@ -308,6 +316,7 @@
       }));
       if (!network) {
         network = new window.vis.Network(canvas, { nodes: nodes, edges: edges }, themed(options.hood));
+        NG.networks.map = network;
         network.on("click", onClick);
         network.on("hoverNode", function () { canvas.style.cursor = "pointer"; });
         network.on("blurNode", function () { canvas.style.cursor = ""; });
