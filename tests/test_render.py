@@ -16,7 +16,14 @@ from notegraph.model import Citation, Cluster, Collection, GraphResult, Neighbou
 from notegraph.parse import parse_note
 from notegraph.render import RenderReport, render_site
 from notegraph.render.jsdata import js_call, js_json
-from notegraph.render.maps import HOOD_BUDGET, HOOD_QUOTAS, HoodEntry, choose_neighbours, graph_data, ring_positions
+from notegraph.render.maps import (
+    HOOD_BUDGET,
+    HOOD_QUOTAS,
+    HoodEntry,
+    choose_neighbours,
+    graph_data,
+    ring_positions,
+)
 from notegraph.render.slugs import assign_slugs, heading_ids, slugify
 from notegraph.resolve import resolve
 
