@@ -62,7 +62,19 @@ def export_onnx(model_dir: Path, out: Path) -> None:
     import torch
     from transformers import AutoModel
 
-    model = AutoModel.from_pretrained(str(model_dir)).eval()
+    bert = AutoModel.from_pretrained(str(model_dir)).eval()
+
+    class TokenEmbeddings(torch.nn.Module):
+        """Keyword arguments only: the positional order of BertModel.forward changes between releases."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+
+    model = TokenEmbeddings().eval()
     dummy = {
         "input_ids": torch.ones((2, 16), dtype=torch.long),
         "attention_mask": torch.ones((2, 16), dtype=torch.long),
@@ -156,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                 compiled = ov.Core().compile_model(str(onnx_path), "CPU")
                 output = compiled.output(0)
                 seconds, vectors = timed(make_runner(tokenizer, max_len, lambda f: compiled(f)[output]), texts)
-                report(f"openvino {ov.__version__} (same ONNX file)", seconds, vectors)
+                report(f"openvino {ov.__version__.split('-')[0]} (same ONNX file)", seconds, vectors)
             except ImportError as exc:
                 results.append(("openvino", f"unavailable: {exc}"))
     width = max(len(name) for name, _ in results)

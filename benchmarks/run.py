@@ -233,15 +233,22 @@ def child_stages(args: argparse.Namespace) -> dict[str, Any]:
                     cluster_state=settings.state_dir / "clusters.json",
                 ),
             )
-        with stages.stage("render"):
-            clean_stale(out)
-            staged = staging_dir(out)
-            report = render_site(
-                collection, graph, staged, title=settings.title, allow_html=settings.allow_html,
-                previous=out if out.is_dir() else None,
-            )
-        with stages.stage("write"):
-            swap_in(staged, out)
+        report: Any = None
+        staged: Path | None = None
+        try:
+            with stages.stage("render"):
+                clean_stale(out)
+                staged = staging_dir(out)
+                report = render_site(
+                    collection, graph, staged, title=settings.title, allow_html=settings.allow_html,
+                    previous=out if out.is_dir() else None,
+                )
+            with stages.stage("write"):
+                swap_in(staged, out)
+        except Exception as exc:  # render is still being written: keep the stages measured so far
+            if staged is not None:
+                shutil.rmtree(staged, ignore_errors=True)
+            result["render_error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
     result.update(
         stages=stages.rows,
         per_stage_peak=stages.per_stage_peak,
@@ -250,8 +257,8 @@ def child_stages(args: argparse.Namespace) -> dict[str, Any]:
         links=len(collection.links),
         texts=embeddings.embedded + embeddings.cached,
         embedded=embeddings.embedded,
-        pages_written=report.pages_written,
-        pages_reused=report.pages_reused,
+        pages_written=report.pages_written if report else 0,
+        pages_reused=report.pages_reused if report else 0,
         model_load_s=factory.load_s,
         render_split=render_split,
     )
@@ -381,7 +388,9 @@ class Bench:
             argv += ["build", str(notes), "--out", str(site), "-q"]
         output, wall, peak, rc = _wait4_child(argv, self.env(n, fake))
         if rc:
-            raise SystemExit(f"notegraph build failed ({rc}):\n{output[-3000:]}")
+            # Keep going: one failed CLI run (a half-finished change elsewhere) must not lose the rest.
+            tail = output.strip().splitlines()[-1:] or [""]
+            return {"s": wall, "peak_mb": peak, "failed": f"exit {rc}: {tail[0][:200]}"}
         match = _BUILT.search(output)
         counts = dict(zip(("notes", "pages_written", "pages_reused", "embedded"), map(int, match.groups()), strict=True)) if match else {}
         return {"s": wall, "peak_mb": peak, **counts}
@@ -425,6 +434,8 @@ class Bench:
                 if edited:
                     edited.write_bytes(original)
             self.results.append(row)
+            if self.args.json:  # written after every scenario so an interrupted run keeps its figures
+                self.args.json.write_text(json.dumps(self.results, indent=1) + "\n", encoding="utf-8")
 
     def report_stages(self, row: dict[str, Any]) -> None:
         d = row["stages"]
@@ -446,6 +457,8 @@ class Bench:
                 split = d["render_split"]
                 extra = f"  templates {split['templates_s']:.2f}s, reuse {split['reuse_s']:.2f}s; {d['pages_written']} pages written, {d['pages_reused']} reused"
             print(f"    {name:<8} {s['s']:>8.2f} {s['cpu_s']:>7.2f} {s['peak_mb']:>8.0f}{extra}")
+        if "render_error" in d:
+            print(f"    render FAILED (code being edited elsewhere): {d['render_error']}")
         print(f"    {'total':<8} {total:>8.2f}          process peak {d['peak_mb']:.0f} MB; {d['notes']} notes, {d['links']} links")
         raw = d.get("raw")
         if raw:
@@ -465,6 +478,9 @@ class Bench:
 
     def report_cli(self, row: dict[str, Any]) -> None:
         c, n = row["cli"], row["n"]
+        if "failed" in c:
+            print(f"    CLI `notegraph build` FAILED after {c['s']:.1f}s ({c['failed']})", flush=True)
+            return
         quartz = QUARTZ_S.get(n)
         vs = f"; Quartz {quartz:.1f}s is {quartz / c['s']:.1f}x this" if quartz else ""
         mem = f"; Quartz peak {QUARTZ_PEAK_MB[n]:.0f} MB is {QUARTZ_PEAK_MB[n] / c['peak_mb']:.1f}x this" if n in QUARTZ_PEAK_MB else ""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import posixpath
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -159,15 +158,28 @@ def _contexts_with_titles(links: list[Link], by_id: Mapping[str, Note]) -> list[
         mapping = names.get(link.source)
         context = link.raw.context
         if mapping and context:
-            for raw_target in sorted(mapping, key=len, reverse=True):
-                if raw_target in context:
-                    pattern = r"(?<![\w-])" + re.escape(raw_target) + r"(?![\w-])"
-                    title = mapping[raw_target]
-                    context = re.sub(pattern, lambda _m: title, context)  # noqa: B023 (used at once)
+            for raw_target in sorted((t for t in mapping if t in context), key=len, reverse=True):
+                context = _replace_whole(context, raw_target, mapping[raw_target])
             if context != link.raw.context:
                 link = replace(link, raw=replace(link.raw, context=context))
         out.append(link)
     return out
+
+
+def _replace_whole(text: str, old: str, new: str) -> str:
+    """Replace ``old`` where it stands as a whole name (not inside a longer word or hyphenated name)."""
+    out: list[str] = []
+    pos = 0
+    while (found := text.find(old, pos)) >= 0:
+        end = found + len(old)
+        before = text[found - 1] if found else " "
+        after = text[end] if end < len(text) else " "
+        whole = not (before.isalnum() or before in "-_") and not (after.isalnum() or after in "-_")
+        out.append(text[pos:found])
+        out.append(new if whole else old)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _describe(raw: RawLink) -> str:

@@ -139,21 +139,34 @@ class Ranker:
         texts = [ranking_text(notes[i]) for i in self.ids]
         self.signals = Signals(self.ids, embeddings.vectors, texts, edges)
         self._tables: dict[str | None, tuple[np.ndarray, np.ndarray, list[str]]] = {}
+        self._out: dict[str, frozenset[str]] = {}
+        self._in: dict[str, frozenset[str]] = {}
 
     def _table(self, kind: str | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
         if kind not in self._tables:
-            notes = self.collection.notes
+            # one pass over the row blocks serves every kind the pages ask for (all, papers, concepts)
+            kinds = [k for k in dict.fromkeys([kind, None, "paper", "concept"]) if k not in self._tables]
+            self._tables.update(self._compute_tables(kinds))
+        return self._tables[kind]
+
+    def _compute_tables(self, kinds: list[str | None]) -> dict[str | None, tuple[np.ndarray, np.ndarray, list[str]]]:
+        notes = self.collection.notes
+        n = len(self.ids)
+        plans = []
+        for kind in kinds:
             cols = np.array([i for i, note_id in enumerate(self.ids) if kind is None or notes[note_id].kind == kind], dtype=np.int64)
-            n = len(self.ids)
             kk = min(POOL, len(cols))
-            idx = np.zeros((n, kk), dtype=np.int64)
-            scores = np.zeros((n, kk), dtype=np.float32)
             col_of = np.full(n, -1, dtype=np.int64)
             col_of[cols] = np.arange(len(cols))
-            if kk and n:
-                for start in range(0, n, BLOCK):
-                    stop = min(start + BLOCK, n)
-                    block = self.signals.block(slice(start, stop), self.weights)[:, cols]
+            plans.append((kind, cols, kk, col_of, np.zeros((n, kk), dtype=np.int64), np.zeros((n, kk), dtype=np.float32)))
+        if n:
+            for start in range(0, n, BLOCK):
+                stop = min(start + BLOCK, n)
+                full = self.signals.block(slice(start, stop), self.weights)
+                for _kind, cols, kk, col_of, idx, scores in plans:
+                    if not kk:
+                        continue
+                    block = full[:, cols]
                     own = col_of[start:stop]  # a note is never related to itself
                     block[np.flatnonzero(own >= 0), own[own >= 0]] = -np.inf
                     part = np.argpartition(-block, kk - 1, axis=1)[:, :kk] if kk < len(cols) else np.tile(np.arange(len(cols)), (stop - start, 1))
@@ -161,8 +174,7 @@ class Ranker:
                     order = np.lexsort((part, -part_scores), axis=1)
                     idx[start:stop] = cols[np.take_along_axis(part, order, axis=1)]
                     scores[start:stop] = np.take_along_axis(part_scores, order, axis=1)
-            self._tables[kind] = (idx, scores, self.ids)
-        return self._tables[kind]
+        return {kind: (idx, scores, self.ids) for kind, _cols, _kk, _col_of, idx, scores in plans}
 
     def _row(self, row: int, kind: str | None) -> tuple[np.ndarray, np.ndarray]:
         """One note's candidates, scored on demand (a query, not a build)."""
@@ -211,16 +223,35 @@ class Ranker:
                 reasons.append(label)
         if (g.has_edge(note_id, other, key="similar") or g.has_edge(other, note_id, key="similar")) and "similar" not in reasons:
             reasons.append("similar")
-        shared = _shared(g, note_id, other, out=True)
+        shared = self._shared(note_id, other, out=True)
         if shared:
             reasons.append(f"both cite {shared} note{'s' if shared > 1 else ''}")
-        cociting = _shared(g, note_id, other, out=False)
+        cociting = self._shared(note_id, other, out=False)
         if cociting:
             reasons.append(f"cited together by {cociting} note{'s' if cociting > 1 else ''}")
         cos = self.cosine(note_id, other)
         reasons.append(f"cosine {cos:.3f}")
         own, theirs = self.passages(note_id, other)
         return Related(id=other, score=round(cos if score is None else score, 4), why=tuple(reasons), passage=theirs, own_passage=own)
+
+    def _neighbours(self, note_id: str, out: bool) -> frozenset[str]:
+        """A note's cited (out) or citing (in) notes over explicit edges, computed once per note."""
+        cache = self._out if out else self._in
+        found = cache.get(note_id)
+        if found is None:
+            g = self.graph
+            if note_id not in g:
+                found = frozenset()
+            elif out:
+                found = frozenset(t for _, t, d in g.out_edges(note_id, data=True) if d["kind"] != "similar")
+            else:
+                found = frozenset(s for s, _, d in g.in_edges(note_id, data=True) if d["kind"] != "similar")
+            cache[note_id] = found
+        return found
+
+    def _shared(self, a: str, b: str, *, out: bool) -> int:
+        """How many notes both cite (out) or both are cited by (in), the two themselves aside."""
+        return len((self._neighbours(a, out) & self._neighbours(b, out)) - {a, b})
 
     def passages(self, a: str, b: str) -> tuple[str, str]:
         chunks = self.embeddings.chunks
@@ -251,18 +282,6 @@ def _path_matrix(ids: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
 def ranking_text(note: Any) -> str:
     """The text lexical evidence is computed on: title (twice: it is the note's name), claim, text."""
     return " ".join([note.title, note.title, note.claim or "", note.text])
-
-
-def _shared(graph: nx.MultiDiGraph, a: str, b: str, *, out: bool) -> int:
-    if a not in graph or b not in graph:
-        return 0
-    if out:
-        na = {t for _, t, d in graph.out_edges(a, data=True) if d["kind"] != "similar"}
-        nb = {t for _, t, d in graph.out_edges(b, data=True) if d["kind"] != "similar"}
-    else:
-        na = {s for s, _, d in graph.in_edges(a, data=True) if d["kind"] != "similar"}
-        nb = {s for s, _, d in graph.in_edges(b, data=True) if d["kind"] != "similar"}
-    return len((na & nb) - {a, b})
 
 
 def _excerpt(text: str, limit: int = 240) -> str:
