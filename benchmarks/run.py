@@ -190,11 +190,8 @@ def child_stages(args: argparse.Namespace) -> dict[str, Any]:
     with stages.stage("import"):
         from notegraph.config import load_settings
         from notegraph.fsutil import build_lock, check_out_dir, clean_stale, staging_dir, swap_in
-        from notegraph.graph import GraphSettings, build_graph
-        from notegraph.parse import read_notes
-        from notegraph.parse.cache import ParseCache
-        from notegraph.parse.collection import detect_dialect
-        from notegraph.pipeline import embed
+        from notegraph.graph import build_graph
+        from notegraph.pipeline import embed, graph_settings, parse
         from notegraph.render import render_site
         from notegraph.resolve import resolve
 
@@ -207,32 +204,13 @@ def child_stages(args: argparse.Namespace) -> dict[str, Any]:
     check_out_dir(out, notes_dir)
     with build_lock(settings.state_dir):
         with stages.stage("parse"):
-            dialect = detect_dialect(settings.notes_dir) if settings.dialect == "auto" else settings.dialect
-            cache = ParseCache(settings.state_dir / "parse.sqlite", f"html={settings.allow_html};dialect={dialect}")
-            notes, diagnostics = read_notes(
-                settings.notes_dir,
-                exclude=settings.exclude,
-                skip=(out,),
-                allow_html=settings.allow_html,
-                max_bytes=int(settings.max_note_mb * 1024 * 1024),
-                cache=cache,
-                dialect=dialect,
-            )
+            notes, diagnostics = parse(settings)
         with stages.stage("resolve"):
             collection = resolve(str(settings.notes_dir), notes, diagnostics)
         with stages.stage("embed"):
             embeddings, _warnings = embed(collection, settings, factory)
         with stages.stage("graph"):
-            graph = build_graph(
-                collection,
-                embeddings,
-                GraphSettings(
-                    similar_k=settings.similar_k,
-                    similar_threshold=settings.similar_threshold,
-                    related_k=settings.related_k,
-                    cluster_state=settings.state_dir / "clusters.json",
-                ),
-            )
+            graph = build_graph(collection, embeddings, graph_settings(settings))
         report: Any = None
         staged: Path | None = None
         try:

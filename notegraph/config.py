@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,6 @@ class Settings:
     max_note_mb: float = 8.0
     strict: bool = False
     quiet: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def cache_path(self) -> Path:
@@ -44,7 +43,7 @@ class Settings:
         return self.notes_dir / ".notegraph"
 
 
-_FILE_KEYS = {f.name for f in fields(Settings)} - {"notes_dir", "strict", "quiet", "extra"}
+_FILE_KEYS = {f.name for f in fields(Settings)} - {"notes_dir", "strict", "quiet"}
 _PATH_KEYS = {"out", "cache"}
 _TUPLE_KEYS = {"topics", "exclude"}
 
@@ -99,7 +98,3 @@ def _coerce(config_file: Path, key: str, value: Any, base: Path) -> Any:
             raise ConfigError(f"{config_file}: '{key}' must be a string")
         return value
     raise ConfigError(f"{config_file}: '{key}' has the wrong type ({type(value).__name__})")
-
-
-def with_overrides(settings: Settings, **overrides: Any) -> Settings:
-    return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

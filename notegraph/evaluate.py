@@ -110,7 +110,13 @@ def evaluate(
         for start in range(0, len(queries), BLOCK):
             block_q = queries[start : start + BLOCK]
             rows = np.array([index[q] for q in block_q])
-            scores = _scores(signals, rows, weights, query_vectors[start : start + len(block_q)], query_lexical[start : start + len(block_q)])
+            scores = signals.block(
+                rows,
+                weights,
+                hide_out_links=True,
+                query_vectors=query_vectors[start : start + len(block_q)],
+                query_lexical=query_lexical[start : start + len(block_q)],
+            )
             scores[np.arange(len(rows)), rows] = -np.inf
             order = np.argsort(-scores, axis=1, kind="stable")
             for r, q in enumerate(block_q):
@@ -122,10 +128,6 @@ def evaluate(
                 rr.append(0.0 if first is None else 1.0 / (first + 1))
         results.append(MethodScore(name, round(float(np.mean(hits[5])), 4), round(float(np.mean(hits[10])), 4), round(float(np.mean(rr)), 4)))
     return EvalReport(len(queries), len(ids), tuple(results))
-
-
-def _scores(signals: Signals, rows: np.ndarray, weights: Weights, qvec: np.ndarray, qlex: Any) -> np.ndarray:
-    return signals.block(rows, weights, hide_out_links=True, query_vectors=qvec, query_lexical=qlex)
 
 
 def _aligned(embeddings: Any, ids: Sequence[str]) -> np.ndarray:

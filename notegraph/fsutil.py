@@ -81,7 +81,7 @@ def staging_dir(out: Path) -> Path:
         staged.chmod(0o755)  # mkdtemp makes it private; a published site must be readable by a web server
         return staged
     except OSError as exc:
-        raise BuildError(_os_message(exc, out.parent)) from None
+        raise BuildError(os_error_message(exc, out.parent)) from None
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -115,7 +115,7 @@ def swap_in(staged: Path, out: Path) -> None:
     except OSError as exc:
         if old.exists() and not out.exists():
             os.replace(old, out)
-        raise BuildError(_os_message(exc, out)) from None
+        raise BuildError(os_error_message(exc, out)) from None
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -134,13 +134,9 @@ def clean_stale(out: Path) -> None:
         shutil.rmtree(item, ignore_errors=True)
 
 
-def _os_message(exc: OSError, where: Path) -> str:
+def os_error_message(exc: OSError, where: Path) -> str:
     if exc.errno == errno.ENOSPC:
         return f"disk full while writing {where}; the previous site is unchanged"
     if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
         return f"cannot write to {where} ({exc.strerror}); the previous site is unchanged"
     return f"cannot write {where}: {exc.strerror or exc}; the previous site is unchanged"
-
-
-def os_error_message(exc: OSError, where: Path) -> str:
-    return _os_message(exc, where)

@@ -10,20 +10,20 @@ from typing import Any
 
 from notegraph.config import Settings
 from notegraph.errors import BuildError
-from notegraph.model import Collection, Diagnostic, GraphResult
+from notegraph.model import Collection, Diagnostic, GraphResult, Note
 from notegraph.parse import read_notes
 from notegraph.resolve import resolve
 
 
-def load(settings: Settings, use_cache: bool = True) -> Collection:
-    """Parse and resolve the collection. Problems become diagnostics; only an unusable folder raises."""
+def parse(settings: Settings, use_cache: bool = True) -> tuple[list[Note], list[Diagnostic]]:
+    """Read every note of the collection (through the parse cache); bad files become diagnostics."""
     from notegraph.parse.cache import ParseCache
     from notegraph.parse.collection import detect_dialect
 
     dialect = detect_dialect(settings.notes_dir) if settings.dialect == "auto" else settings.dialect
     skip = (settings.out,) if settings.out is not None else ()
     cache = ParseCache(settings.state_dir / "parse.sqlite", f"html={settings.allow_html};dialect={dialect}") if use_cache else None
-    notes, diagnostics = read_notes(
+    return read_notes(
         settings.notes_dir,
         exclude=settings.exclude,
         skip=skip,
@@ -32,6 +32,11 @@ def load(settings: Settings, use_cache: bool = True) -> Collection:
         cache=cache,
         dialect=dialect,
     )
+
+
+def load(settings: Settings, use_cache: bool = True) -> Collection:
+    """Parse and resolve the collection. Problems become diagnostics; only an unusable folder raises."""
+    notes, diagnostics = parse(settings, use_cache)
     return resolve(str(settings.notes_dir), notes, diagnostics)
 
 
@@ -178,24 +183,27 @@ def embed(collection: Collection, settings: Settings, factory: Callable[[], Any]
         return embeddings, list(cache.warnings)
 
 
+def graph_settings(settings: Settings, full: bool = True) -> Any:
+    """The graph stage's settings; a one-off query (full=False) keeps no cluster state."""
+    from notegraph.graph import GraphSettings
+
+    return GraphSettings(
+        similar_k=settings.similar_k,
+        similar_threshold=settings.similar_threshold,
+        related_k=settings.related_k,
+        cluster_state=settings.state_dir / "clusters.json" if full else None,
+        full=full,
+    )
+
+
 def analyse(
     settings: Settings, collection: Collection | None = None, factory: Callable[[], Any] | None = None, *, full: bool = True
 ) -> Analysis:
-    from notegraph.graph import GraphSettings, build_graph
+    from notegraph.graph import build_graph
 
     collection = collection if collection is not None else load(settings)
     embeddings, warnings = embed(collection, settings, factory)
-    graph = build_graph(
-        collection,
-        embeddings,
-        GraphSettings(
-            similar_k=settings.similar_k,
-            similar_threshold=settings.similar_threshold,
-            related_k=settings.related_k,
-            cluster_state=settings.state_dir / "clusters.json" if full else None,
-            full=full,
-        ),
-    )
+    graph = build_graph(collection, embeddings, graph_settings(settings, full))
     return Analysis(collection, embeddings, graph, warnings)
 
 

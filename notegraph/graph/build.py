@@ -186,10 +186,3 @@ def _facts(
         inquiring_lines=inquiring,
         backlinks=backlink_list,
     )
-
-
-def neighbours_by_kind(facts: NoteFacts) -> dict[str, list[Neighbour]]:
-    grouped: dict[str, list[Neighbour]] = defaultdict(list)
-    for n in facts.neighbours:
-        grouped[n.kind].append(n)
-    return grouped

@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from notegraph.graph.lexical import Lexical
+from notegraph.graph.similarity import select_top
 from notegraph.model import Collection, Related
 
 POOL = 50  # candidates kept per note and kind
@@ -169,11 +170,8 @@ class Ranker:
                     block = full[:, cols]
                     own = col_of[start:stop]  # a note is never related to itself
                     block[np.flatnonzero(own >= 0), own[own >= 0]] = -np.inf
-                    part = np.argpartition(-block, kk - 1, axis=1)[:, :kk] if kk < len(cols) else np.tile(np.arange(len(cols)), (stop - start, 1))
-                    part_scores = np.take_along_axis(block, part, axis=1)
-                    order = np.lexsort((part, -part_scores), axis=1)
-                    idx[start:stop] = cols[np.take_along_axis(part, order, axis=1)]
-                    scores[start:stop] = np.take_along_axis(part_scores, order, axis=1)
+                    local, scores[start:stop] = select_top(block, kk)
+                    idx[start:stop] = cols[local]
         return {kind: (idx, scores, self.ids) for kind, _cols, _kk, _col_of, idx, scores in plans}
 
     def _row(self, row: int, kind: str | None) -> tuple[np.ndarray, np.ndarray]:

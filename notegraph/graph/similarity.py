@@ -35,15 +35,20 @@ def top_k_cross(
             cols = self_columns[start:stop]
             valid = cols >= 0
             sims[rows[valid], cols[valid]] = -np.inf
-        if kk < m:
-            part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-        else:
-            part = np.tile(np.arange(m), (stop - start, 1))
-        part_scores = np.take_along_axis(sims, part, axis=1)
-        order = np.lexsort((part, -part_scores), axis=1)
-        out_idx[start:stop] = np.take_along_axis(part, order, axis=1)
-        out_score[start:stop] = np.take_along_axis(part_scores, order, axis=1)
+        out_idx[start:stop], out_score[start:stop] = select_top(sims, kk)
     return out_idx, out_score
+
+
+def select_top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values of each row's k largest scores, best first, ties by column index."""
+    rows, m = scores.shape
+    if k < m:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    else:
+        part = np.tile(np.arange(m), (rows, 1))
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -part_scores), axis=1)
+    return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_scores, order, axis=1)
 
 
 def top_k(vectors: np.ndarray, k: int, *, block: int = BLOCK) -> tuple[np.ndarray, np.ndarray]:
