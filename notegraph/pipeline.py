@@ -17,13 +17,19 @@ from notegraph.resolve import resolve
 
 def parse(settings: Settings, use_cache: bool = True) -> tuple[list[Note], list[Diagnostic]]:
     """Read every note of the collection (through the parse cache); bad files become diagnostics."""
+    notes, diagnostics, _digest = _read(settings, use_cache)
+    return notes, diagnostics
+
+
+def _read(settings: Settings, use_cache: bool) -> tuple[list[Note], list[Diagnostic], str | None]:
+    """parse(), plus a digest of every file read (None without the cache)."""
     from notegraph.parse.cache import ParseCache
     from notegraph.parse.collection import detect_dialect
 
     dialect = detect_dialect(settings.notes_dir) if settings.dialect == "auto" else settings.dialect
     skip = (settings.out,) if settings.out is not None else ()
     cache = ParseCache(settings.state_dir / "parse.sqlite", f"html={settings.allow_html};dialect={dialect}") if use_cache else None
-    return read_notes(
+    notes, diagnostics = read_notes(
         settings.notes_dir,
         exclude=settings.exclude,
         skip=skip,
@@ -32,6 +38,7 @@ def parse(settings: Settings, use_cache: bool = True) -> tuple[list[Note], list[
         cache=cache,
         dialect=dialect,
     )
+    return notes, diagnostics, cache.digest() if cache is not None else None
 
 
 def load(settings: Settings, use_cache: bool = True) -> Collection:
@@ -222,16 +229,25 @@ class BuildReport:
 
 
 def build(settings: Settings, factory: Callable[[], Any] | None = None) -> BuildReport:
-    """Parse, resolve, embed, graph and render into a staging folder, then swap it in whole."""
+    """Parse, resolve, embed, graph and render into a staging folder, then swap it in whole.
+
+    When nothing the site depends on has changed since the last build (the notes, the settings, the
+    model, notegraph's code) and the published site is untouched, nothing is embedded, ranked or
+    written: that is checked from the build fingerprint stored in the site's manifest."""
     from notegraph.fsutil import build_lock, check_out_dir, clean_stale, discard, staging_dir, swap_in
-    from notegraph.render import render_site
+    from notegraph.render import current_site, render_site
 
     out = settings.out
     check_out_dir(out, settings.notes_dir)
     with build_lock(settings.state_dir):
         clean_stale(out)
-        collection = load(settings)
+        notes, diagnostics, digest = _read(settings, use_cache=True)
+        collection = resolve(str(settings.notes_dir), notes, diagnostics)
         fail_if_strict(CheckReport(collection), settings.strict)
+        fingerprint = build_fingerprint(settings, digest, getattr(factory, "model_id", None))
+        current = current_site(out, fingerprint) if fingerprint else None
+        if current is not None:
+            return BuildReport(out, len(collection.notes), 0, current.pages_reused, 0, collection.diagnostics, ())
         analysis = analyse(settings, collection, factory)
         staged = staging_dir(out)
         try:
@@ -242,6 +258,7 @@ def build(settings: Settings, factory: Callable[[], Any] | None = None) -> Build
                 title=settings.title,
                 allow_html=settings.allow_html,
                 previous=out if out.is_dir() else None,
+                fingerprint=fingerprint,
             )
             swap_in(staged, out)
         except OSError as exc:
@@ -261,6 +278,21 @@ def build(settings: Settings, factory: Callable[[], Any] | None = None) -> Build
         diagnostics=collection.diagnostics,
         warnings=tuple(analysis.warnings),
     )
+
+
+def build_fingerprint(settings: Settings, notes_digest: str | None, factory_model: str | None = None) -> str | None:
+    """A hash of everything a build's output depends on; None when the notes' digest is unknown."""
+    import hashlib
+    from dataclasses import asdict
+
+    from notegraph.version import code_version
+
+    if notes_digest is None:
+        return None
+    chosen = {k: str(v) for k, v in sorted(asdict(settings).items()) if k not in ("strict", "quiet")}
+    model = factory_model or model_id(settings)
+    text = f"{code_version()}\n{model}\n{chosen}\n{notes_digest}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 # --- queries ---------------------------------------------------------------------------------------

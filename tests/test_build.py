@@ -57,6 +57,41 @@ def test_incremental_and_deleted_pages(tmp_path: Path):
     assert not any("n7" in p for p in site_pages(out))
 
 
+def test_unchanged_build_does_no_work_and_any_change_rebuilds(tmp_path: Path, monkeypatch):
+    import notegraph.pipeline as pipeline
+
+    root = collection(tmp_path)
+    out = tmp_path / "site"
+    factory = FakeFactory()
+    first = build(load_settings(root, out=out), factory=factory)
+    real_analyse = pipeline.analyse
+
+    def no_analysis(*args, **kwargs):
+        raise AssertionError("nothing changed: the build must not embed, rank or render")
+
+    monkeypatch.setattr(pipeline, "analyse", no_analysis)
+    again = build(load_settings(root, out=out), factory=factory)
+    assert (again.pages_written, again.pages_reused, again.embedded) == (0, first.pages_written, 0)
+
+    # a damaged page, an edited note, a changed setting: each one is noticed
+    page = out / sorted(site_pages(out))[0]
+    original = page.read_bytes()
+    page.write_bytes(b"vandalised")
+    with pytest.raises(AssertionError, match="nothing changed"):
+        build(load_settings(root, out=out), factory=factory)
+    monkeypatch.setattr(pipeline, "analyse", real_analyse)
+    repaired = build(load_settings(root, out=out), factory=factory)
+    assert page.read_bytes() == original and repaired.pages_written == 1
+    monkeypatch.setattr(pipeline, "analyse", no_analysis)
+    for change in (
+        lambda: (root / "n3.md").write_text((root / "n3.md").read_text() + "\nMore.\n"),
+        lambda: (root / "notegraph.toml").write_text("related_k = 3\n"),
+    ):
+        change()
+        with pytest.raises(AssertionError, match="nothing changed"):
+            build(load_settings(root, out=out), factory=factory)
+
+
 def test_strict_failure_keeps_previous_site(tmp_path: Path):
     root = collection(tmp_path)
     out = tmp_path / "site"

@@ -75,6 +75,14 @@ class ParseCache:
     def store(self, relpath: str, size: int, mtime_ns: int, sha: str, result: tuple[Note | None, list[Diagnostic]]) -> None:
         self.dirty[relpath] = (size, mtime_ns, sha, _encode(result))
 
+    def digest(self) -> str:
+        """One hash of every file read this time (path + content hash): equal digests, equal notes."""
+        h = hashlib.sha256(self.key.encode())
+        for relpath in sorted(self.seen):
+            row = self.dirty.get(relpath) or self.rows.get(relpath)
+            h.update(f"\n{relpath}\0{row[2] if row else '-'}".encode())
+        return h.hexdigest()
+
     def save(self) -> None:
         gone = set(self.rows) - self.seen
         if not self.dirty and not gone:

@@ -11,7 +11,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache, partial
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -32,6 +31,7 @@ from notegraph.render.maps import (
     shared_options,
 )
 from notegraph.render.slugs import assign_slugs
+from notegraph.version import code_version
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -64,6 +64,7 @@ def render_site(
     title: str = "notegraph",
     allow_html: bool = False,
     previous: Path | None = None,
+    fingerprint: str | None = None,
 ) -> RenderReport:
     """Write the whole site into ``out`` (an empty folder the caller swaps in).
 
@@ -74,7 +75,26 @@ def render_site(
     site = _Site(collection, graph, title=title, allow_html=allow_html)
     writer = _Writer(out, previous, template_version())
     site.write(writer)
-    return writer.finish()
+    return writer.finish(fingerprint)
+
+
+def current_site(out: Path, fingerprint: str) -> RenderReport | None:
+    """The report of the site in ``out`` if it was built from inputs with this fingerprint and no file
+    of it has changed since (same size and modification time), else None: then it must be rebuilt."""
+    try:
+        data = json.loads((Path(out) / MANIFEST).read_text(encoding="utf-8"))
+        if data.get("format") != FORMAT or data.get("fingerprint") != fingerprint:
+            return None
+        stamps = data["stamps"]
+        pages = 0
+        for path in data["outputs"]:
+            st = os.lstat(Path(out) / path)
+            if [st.st_size, st.st_mtime_ns] != stamps[path]:
+                return None
+            pages += path.endswith(".html")
+        return RenderReport(0, pages, len(data["outputs"]) + 1)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 # -- the writer ---------------------------------------------------------------------------------------
@@ -138,8 +158,14 @@ class _Writer:
         self.outputs[path] = digest
         return True
 
-    def finish(self) -> RenderReport:
-        manifest = {"format": FORMAT, "version": self.version, "pages": self.pages, "outputs": self.outputs}
+    def finish(self, fingerprint: str | None = None) -> RenderReport:
+        stamps = {}
+        for path in self.outputs:
+            st = os.lstat(self.out / path)
+            stamps[path] = [st.st_size, st.st_mtime_ns]
+        manifest = {"format": FORMAT, "version": self.version, "pages": self.pages, "outputs": self.outputs, "stamps": stamps}
+        if fingerprint is not None:
+            manifest["fingerprint"] = fingerprint
         (self.out / MANIFEST).write_text(json.dumps(manifest, sort_keys=True, indent=1) + "\n", encoding="utf-8")
         return RenderReport(self.pages_written, self.pages_reused, len(self.outputs) + 1)
 
@@ -160,16 +186,7 @@ def _load_manifest(path: Path) -> tuple[dict[str, str], dict[str, str]]:
 @cache
 def template_version() -> str:
     """Changes whenever anything that shapes a page changes: templates, this package's code, the libraries."""
-    digest = hashlib.sha256(f"notegraph-render/{FORMAT}".encode())
-    for path in sorted(p for p in HERE.rglob("*") if p.is_file() and p.suffix in (".py", ".html", ".js", ".css")):
-        digest.update(path.relative_to(HERE).as_posix().encode())
-        digest.update(path.read_bytes())
-    for dist in ("markdown-it-py", "mdit-py-plugins", "nh3", "jinja2", "pyvis"):
-        try:
-            digest.update(f"{dist}={metadata.version(dist)}".encode())
-        except metadata.PackageNotFoundError:
-            digest.update(f"{dist}=?".encode())
-    return digest.hexdigest()[:16]
+    return code_version(HERE, ("markdown-it-py", "mdit-py-plugins", "nh3", "jinja2", "pyvis"))
 
 
 @cache
