@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sqlite3
 import subprocess
@@ -399,3 +400,21 @@ def test_missing_hub_model_is_a_model_error(monkeypatch: pytest.MonkeyPatch) -> 
 
     with pytest.raises(ModelError, match="no-such-org/no-such-model.*--model PATH"):
         load_embedder("no-such-org/no-such-model", device="cpu")
+
+
+def test_warm_run_reads_chunks_instead_of_cutting_them(tmp_path: Path, monkeypatch) -> None:
+    import notegraph.embed.stage as stage
+
+    path = tmp_path / "cache.sqlite"
+    first, _, _ = run(sample_notes(), path)
+    cut: list[str] = []
+    real = stage.note_chunks
+    monkeypatch.setattr(stage, "note_chunks", lambda note, max_words: cut.append(note.id) or real(note, max_words))
+    again, factory, _ = run(sample_notes(), path)
+    assert cut == [] and factory.loads == 0
+    assert_same(first, again)
+    notes = sample_notes()
+    notes["b"] = dataclasses.replace(notes["b"], text="Scaling laws relate compute, data and tokens.")
+    edited, _, _ = run(notes, path)
+    assert cut == ["b"] and edited.embedded == 1
+    assert edited.chunks["b"] == real(notes["b"], 40)

@@ -9,6 +9,7 @@ in-memory cache. Either way a message lands in ``warnings`` for the caller to sh
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -44,8 +45,14 @@ def _m001_embeddings(conn: sqlite3.Connection) -> None:
     )
 
 
+def _m002_chunkings(conn: sqlite3.Connection) -> None:
+    # a note's chunk texts by a hash of what they are cut from (its text and the chunker's code):
+    # cutting text into chunks costs more than reading vectors, so a warm build skips it
+    conn.execute("CREATE TABLE chunkings (key TEXT PRIMARY KEY, chunks TEXT NOT NULL)")
+
+
 # Append only: migration i (1-based) takes a database from user_version i-1 to i.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_m001_embeddings,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_m001_embeddings, _m002_chunkings)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -101,6 +108,37 @@ class EmbeddingCache:
                 self._conn.executemany(
                     "INSERT OR REPLACE INTO embeddings (model, hash, dim, vector) VALUES (?, ?, ?, ?)", rows
                 )
+
+        self._guard("write", write, retry=True, default=None)
+
+    def get_chunkings(self, keys: Iterable[str]) -> dict[str, list[str]]:
+        """Stored chunk lists among ``keys`` (see :func:`notegraph.embed.stage.embed_notes`)."""
+        wanted = list(dict.fromkeys(keys))
+
+        def read() -> dict[str, list[str]]:
+            found: dict[str, list[str]] = {}
+            for start in range(0, len(wanted), IN_CHUNK):
+                chunk = wanted[start : start + IN_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                for key, text in self._conn.execute(f"SELECT key, chunks FROM chunkings WHERE key IN ({marks})", chunk):
+                    try:
+                        value = json.loads(text)
+                    except ValueError:
+                        continue  # a damaged row is a miss
+                    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                        found[key] = value
+            return found
+
+        return self._guard("read", read, retry=False, default={})
+
+    def put_chunkings(self, items: Mapping[str, list[str]]) -> None:
+        rows = [(key, json.dumps(chunks, ensure_ascii=False)) for key, chunks in items.items()]
+        if not rows:
+            return
+
+        def write() -> None:
+            with self._transaction():
+                self._conn.executemany("INSERT OR REPLACE INTO chunkings (key, chunks) VALUES (?, ?)", rows)
 
         self._guard("write", write, retry=True, default=None)
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from notegraph.embed import text as text_module
 from notegraph.embed.cache import EmbeddingCache
 from notegraph.embed.protocol import Embedder
 from notegraph.embed.text import DEFAULT_MAX_WORDS, note_chunks, text_hash
@@ -51,7 +55,7 @@ def embed_notes(
     factory returns; it is passed in so the cache can be read before the model exists.
     """
     ids = sorted(notes)
-    chunks = {note_id: note_chunks(notes[note_id], max_words) for note_id in ids}
+    chunks, fresh_chunks = _chunks(notes, ids, cache, max_words)
     texts: dict[str, str] = {}  # hash -> text, each distinct text once
     for note_id in ids:
         for chunk in chunks[note_id]:
@@ -80,6 +84,7 @@ def embed_notes(
         found.update(fresh)
     elif not dim:
         dim = cache.dim(model_id) or 0
+    cache.put_chunkings(fresh_chunks)  # after the vectors: damage they reveal moves the file aside untouched
 
     chunk_vectors: dict[str, np.ndarray] = {}
     vectors = np.zeros((len(ids), dim), dtype=np.float32)
@@ -101,6 +106,34 @@ def embed_notes(
         embedded=len(missing),
         cached=len(texts) - len(missing),
     )
+
+
+def _chunks(
+    notes: Mapping[str, Note], ids: list[str], cache: EmbeddingCache, max_words: int
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Each note's chunk texts, read from the cache when the note and the chunker are unchanged;
+    also the newly cut ones, by key, for the caller to store."""
+    salt = f"{_chunker_version()}\0{max_words}"
+    keys = {
+        note_id: hashlib.sha256("\0".join((salt, n.title, n.claim or "", n.lede or "", n.text)).encode()).hexdigest()
+        for note_id in ids
+        for n in (notes[note_id],)
+    }
+    known = cache.get_chunkings(keys.values())
+    chunks: dict[str, list[str]] = {}
+    fresh: dict[str, list[str]] = {}
+    for note_id in ids:
+        key = keys[note_id]
+        if key in known:
+            chunks[note_id] = known[key]
+        else:
+            chunks[note_id] = fresh[key] = note_chunks(notes[note_id], max_words)
+    return chunks, fresh
+
+
+@functools.cache
+def _chunker_version() -> str:
+    return hashlib.sha256(Path(text_module.__file__).read_bytes()).hexdigest()[:16]
 
 
 def _encode(embedder: Embedder, texts: list[str]) -> np.ndarray:
