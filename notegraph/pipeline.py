@@ -198,6 +198,7 @@ def graph_settings(settings: Settings, full: bool = True) -> Any:
         similar_k=settings.similar_k,
         similar_threshold=settings.similar_threshold,
         related_k=settings.related_k,
+        ann_threshold=settings.ann_threshold,
         cluster_state=settings.state_dir / "clusters.json" if full else None,
         full=full,
     )
@@ -235,7 +236,7 @@ def build(settings: Settings, factory: Callable[[], Any] | None = None) -> Build
     model, notegraph's code) and the published site is untouched, nothing is embedded, ranked or
     written: that is checked from the build fingerprint stored in the site's manifest."""
     from notegraph.fsutil import build_lock, check_out_dir, clean_stale, discard, staging_dir, swap_in
-    from notegraph.render import current_site, render_site
+    from notegraph.render import render_site
 
     out = settings.out
     check_out_dir(out, settings.notes_dir)
@@ -245,9 +246,9 @@ def build(settings: Settings, factory: Callable[[], Any] | None = None) -> Build
         collection = resolve(str(settings.notes_dir), notes, diagnostics)
         fail_if_strict(CheckReport(collection), settings.strict)
         fingerprint = build_fingerprint(settings, digest, getattr(factory, "model_id", None))
-        current = current_site(out, fingerprint) if fingerprint else None
-        if current is not None:
-            return BuildReport(out, len(collection.notes), 0, current.pages_reused, 0, collection.diagnostics, ())
+        pages = _unchanged_site(settings, fingerprint)
+        if pages is not None:
+            return BuildReport(out, len(collection.notes), 0, pages, 0, collection.diagnostics, ())
         analysis = analyse(settings, collection, factory)
         staged = staging_dir(out)
         try:
@@ -258,9 +259,10 @@ def build(settings: Settings, factory: Callable[[], Any] | None = None) -> Build
                 title=settings.title,
                 allow_html=settings.allow_html,
                 previous=out if out.is_dir() else None,
-                fingerprint=fingerprint,
             )
+            _forget_site(settings)
             swap_in(staged, out)
+            _remember_site(settings, fingerprint, report)
         except OSError as exc:
             discard(staged)
             from notegraph.fsutil import os_error_message
@@ -278,6 +280,55 @@ def build(settings: Settings, factory: Callable[[], Any] | None = None) -> Build
         diagnostics=collection.diagnostics,
         warnings=tuple(analysis.warnings),
     )
+
+
+# The last build's fingerprint and the size and mtime of every file it wrote, so that an unchanged
+# build can be recognised without ranking or rendering anything (and a touched site is not trusted).
+LAST_BUILD = "last-build.json"
+
+
+def _unchanged_site(settings: Settings, fingerprint: str | None) -> int | None:
+    """The page count of the published site if it was built from this fingerprint and is untouched."""
+    import json
+    import os
+
+    if fingerprint is None:
+        return None
+    try:
+        data = json.loads((settings.state_dir / LAST_BUILD).read_text(encoding="utf-8"))
+        if data["fingerprint"] != fingerprint or data["out"] != str(settings.out.resolve()):
+            return None
+        for path, stamp in data["stamps"].items():
+            st = os.lstat(settings.out / path)
+            if [st.st_size, st.st_mtime_ns] != stamp:
+                return None
+        return int(data["pages"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _forget_site(settings: Settings) -> None:
+    (settings.state_dir / LAST_BUILD).unlink(missing_ok=True)
+
+
+def _remember_site(settings: Settings, fingerprint: str | None, report: Any) -> None:
+    import json
+    import os
+
+    from notegraph.fsutil import atomic_write_text
+
+    if fingerprint is None:
+        return
+    try:
+        stamps = {}
+        for path in report.paths:
+            st = os.lstat(settings.out / path)
+            stamps[path] = [st.st_size, st.st_mtime_ns]
+        pages = report.pages_written + report.pages_reused
+        data = {"fingerprint": fingerprint, "out": str(settings.out.resolve()), "pages": pages, "stamps": stamps}
+        atomic_write_text(settings.state_dir / LAST_BUILD, json.dumps(data, sort_keys=True))
+    except OSError:
+        pass  # only costs the next build its shortcut
 
 
 def build_fingerprint(settings: Settings, notes_digest: str | None, factory_model: str | None = None) -> str | None:

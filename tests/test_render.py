@@ -722,6 +722,20 @@ def test_two_renders_are_byte_identical(tmp_path: Path, site: Path, collection: 
     assert _files(again) == _files(site)
 
 
+def test_pages_written_by_forked_workers_are_the_same_files(
+    tmp_path: Path, site: Path, collection: Collection, graph: GraphResult, monkeypatch
+) -> None:
+    import notegraph.render.site as site_module
+
+    monkeypatch.setattr(site_module, "PARALLEL_MIN", 2)
+    assert site_module._workers(len(collection.notes)) >= 2 or len(site_module.os.sched_getaffinity(0)) < 2
+    parallel = tmp_path / "parallel"
+    report = render_site(collection, graph, parallel, title="Why dialogue fails")
+    assert _files(parallel) == _files(site)
+    again = render_site(collection, graph, tmp_path / "reused", title="Why dialogue fails", previous=parallel)
+    assert again.pages_written == 0 and again.pages_reused == report.pages_written
+
+
 def test_previous_site_is_reused_where_nothing_changed(tmp_path: Path, collection: Collection, graph: GraphResult) -> None:
     first, second, third = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     r1 = render_site(collection, graph, first)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import multiprocessing
 import os
 import re
 from collections import defaultdict
@@ -54,6 +55,7 @@ class RenderReport:
     pages_written: int
     pages_reused: int
     files: int
+    paths: tuple[str, ...] = ()  # every file written, relative to the site folder
 
 
 def render_site(
@@ -64,7 +66,6 @@ def render_site(
     title: str = "notegraph",
     allow_html: bool = False,
     previous: Path | None = None,
-    fingerprint: str | None = None,
 ) -> RenderReport:
     """Write the whole site into ``out`` (an empty folder the caller swaps in).
 
@@ -75,29 +76,50 @@ def render_site(
     site = _Site(collection, graph, title=title, allow_html=allow_html)
     writer = _Writer(out, previous, template_version())
     site.write(writer)
-    return writer.finish(fingerprint)
-
-
-def current_site(out: Path, fingerprint: str) -> RenderReport | None:
-    """The report of the site in ``out`` if it was built from inputs with this fingerprint and no file
-    of it has changed since (same size and modification time), else None: then it must be rebuilt."""
-    try:
-        data = json.loads((Path(out) / MANIFEST).read_text(encoding="utf-8"))
-        if data.get("format") != FORMAT or data.get("fingerprint") != fingerprint:
-            return None
-        stamps = data["stamps"]
-        pages = 0
-        for path in data["outputs"]:
-            st = os.lstat(Path(out) / path)
-            if [st.st_size, st.st_mtime_ns] != stamps[path]:
-                return None
-            pages += path.endswith(".html")
-        return RenderReport(0, pages, len(data["outputs"]) + 1)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
+    return writer.finish()
 
 
 # -- the writer ---------------------------------------------------------------------------------------
+
+
+PARALLEL_MIN = 300  # note pages below which forking workers costs more than it saves
+_FORKED: tuple[_Site, _Writer] | None = None  # what forked workers inherit (see _Site.write_notes)
+
+
+def _workers(pages: int) -> int:
+    if pages < PARALLEL_MIN or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 4, pages // (PARALLEL_MIN // 2)))
+
+
+def _die_with_parent(parent: int) -> None:
+    """A worker must not outlive a killed build: it would hold the build lock and write into a
+    staging folder the next build is cleaning up. Linux delivers SIGKILL when the parent dies."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)  # the parent died before the line above took effect
+
+
+def _write_shard(shard: list[str]) -> _WriterPart:
+    assert _FORKED is not None, "only called in a worker forked by _Site.write_notes"
+    site, parent = _FORKED
+    writer = parent.fresh()
+    for note_id in shard:
+        site.write_note(writer, note_id)
+    return writer.pages, writer.outputs, writer.pages_written, writer.pages_reused
+
+
+_WriterPart = tuple[dict[str, str], dict[str, str], int, int]
 
 
 class _Writer:
@@ -115,6 +137,23 @@ class _Writer:
         self.outputs: dict[str, str] = {}
         self.pages_written = 0
         self.pages_reused = 0
+
+    def fresh(self) -> _Writer:
+        """A writer into the same folder with nothing written yet, sharing the previous manifest."""
+        other = _Writer.__new__(_Writer)
+        other.__dict__.update(self.__dict__)
+        other.pages, other.outputs, other.pages_written, other.pages_reused = {}, {}, 0, 0
+        return other
+
+    def merge(self, part: _WriterPart) -> None:
+        pages, outputs, written, reused = part
+        clash = set(outputs) & set(self.outputs)
+        if clash:
+            raise RuntimeError(f"the site writer was asked to write {sorted(clash)[0]} twice")
+        self.pages.update(pages)
+        self.outputs.update(outputs)
+        self.pages_written += written
+        self.pages_reused += reused
 
     def emit(self, path: str, context: Any, render: Callable[[], str | bytes]) -> None:
         """``context`` is everything ``render`` depends on; ``None`` for files that are always written."""
@@ -158,16 +197,11 @@ class _Writer:
         self.outputs[path] = digest
         return True
 
-    def finish(self, fingerprint: str | None = None) -> RenderReport:
-        stamps = {}
-        for path in self.outputs:
-            st = os.lstat(self.out / path)
-            stamps[path] = [st.st_size, st.st_mtime_ns]
-        manifest = {"format": FORMAT, "version": self.version, "pages": self.pages, "outputs": self.outputs, "stamps": stamps}
-        if fingerprint is not None:
-            manifest["fingerprint"] = fingerprint
+    def finish(self) -> RenderReport:
+        manifest = {"format": FORMAT, "version": self.version, "pages": self.pages, "outputs": self.outputs}
         (self.out / MANIFEST).write_text(json.dumps(manifest, sort_keys=True, indent=1) + "\n", encoding="utf-8")
-        return RenderReport(self.pages_written, self.pages_reused, len(self.outputs) + 1)
+        paths = [*self.outputs, MANIFEST]
+        return RenderReport(self.pages_written, self.pages_reused, len(paths), tuple(sorted(paths)))
 
 
 def _load_manifest(path: Path) -> tuple[dict[str, str], dict[str, str]]:
@@ -319,8 +353,7 @@ class _Site:
         options = shared_options()
         w.emit("assets/map-options.js", options, lambda: js_call("NG_OPTIONS", options))
 
-        for note_id in self.ids:
-            self.write_note(w, note_id)
+        self.write_notes(w)
         self.write_index(w)
         self.write_graph(w)
         self.write_search(w)
@@ -413,6 +446,24 @@ class _Site:
                 "entries": hood["list"],
             }
         return ctx, hood
+
+    def write_notes(self, w: _Writer) -> None:
+        """Note pages, in forked worker processes when there are many: each page depends only on the
+        site's data, so they are independent and the output is the same however they are shared out."""
+        workers = _workers(len(self.ids))
+        if workers < 2:
+            for note_id in self.ids:
+                self.write_note(w, note_id)
+            return
+        global _FORKED
+        _FORKED = (self, w)
+        try:
+            shards = [self.ids[i::workers] for i in range(workers)]
+            with multiprocessing.get_context("fork").Pool(workers, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
+                for part in pool.map(_write_shard, shards):
+                    w.merge(part)
+        finally:
+            _FORKED = None
 
     def write_note(self, w: _Writer, note_id: str) -> None:
         note = self.notes[note_id]
