@@ -102,3 +102,24 @@ def test_bad_front_matter_named_with_line():
     note, diags = parse("---\ndate: banana\ntopics: 5\nkind: poem\n---\nx\n")
     assert note.date is None and note.topics == () and note.kind == "synthesis"
     assert sorted((d.code, d.line) for d in diags) == [("front-matter-type", 2), ("front-matter-type", 3), ("unknown-kind", 4)]
+
+
+def test_parsing_in_forked_workers_gives_the_same_notes_and_diagnostics(monkeypatch, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    import notegraph.parse.collection as collection
+    from notegraph.parse.cache import ParseCache
+
+    root = tmp_path / "notes"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "dew", root)
+    (root / "broken.md").write_bytes(b"---\ntitle: [unclosed\n---\nbody\n")
+    (root / "binary.md").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    serial = collection.read_notes(root)
+    monkeypatch.setattr(collection, "PARALLEL_MIN", 2)
+    assert collection.workers_for(len(serial[0]), 2) >= 2 or collection.os.cpu_count() == 1
+    assert collection.read_notes(root) == serial
+    cache = ParseCache(tmp_path / "parse.sqlite", "k")
+    assert collection.read_notes(root, cache=cache) == serial  # stored by the parent ...
+    assert collection.read_notes(root, cache=ParseCache(tmp_path / "parse.sqlite", "k")) == serial  # ... and read back
+    assert any(d.path == "broken.md" for d in serial[1]) and any(d.path == "binary.md" for d in serial[1])

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from notegraph.model import Diagnostic, Note
+from notegraph.parallel import fork_map, shard, workers_for
 from notegraph.parse.cache import ParseCache
 from notegraph.parse.note import parse_note
 
@@ -101,6 +102,7 @@ def _excluded(relpath: str, patterns: tuple[str, ...]) -> bool:
     return False
 
 
+PARALLEL_MIN = 400  # files to parse below which forking workers costs more than it saves
 ParseFn = Callable[[SourceFile, bytes], tuple[Note | None, list[Diagnostic]]]
 
 
@@ -123,12 +125,14 @@ def read_notes(
         return parse_note(source.relpath, data, allow_html=allow_html, dialect=dialect)
 
     parse_fn = parse or default_parse
+    results: list[tuple[Note | None, list[Diagnostic]] | Diagnostic | None] = []
+    todo: list[tuple[int, SourceFile, bytes, str | None]] = []  # files to parse: (slot, file, bytes, sha)
     for item in iter_note_files(root, exclude, skip):
         if isinstance(item, Diagnostic):
-            diagnostics.append(item)
+            results.append(item)
             continue
         if item.size > max_bytes:
-            diagnostics.append(
+            results.append(
                 Diagnostic(item.relpath, 1, "error", "too-large", f"note is {item.size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit; skipped")
             )
             continue
@@ -137,19 +141,33 @@ def read_notes(
             try:
                 data = item.path.read_bytes()
             except OSError as exc:
-                diagnostics.append(Diagnostic(item.relpath, 1, "error", "unreadable", f"cannot read file: {exc.strerror or exc}"))
+                results.append(Diagnostic(item.relpath, 1, "error", "unreadable", f"cannot read file: {exc.strerror or exc}"))
                 continue
-            if cache is None:
-                hit = parse_fn(item, data)
-            else:
+            sha = None
+            if cache is not None:
                 sha, hit = cache.lookup_hash(item.relpath, data, item.size, item.mtime_ns)
-                if hit is None:
-                    hit = parse_fn(item, data)
-                    cache.store(item.relpath, item.size, item.mtime_ns, sha, hit)
-        note, diags = hit
-        diagnostics.extend(diags)
-        if note is not None:
-            notes.append(note)
+            if hit is None:
+                todo.append((len(results), item, data, sha))
+        results.append(hit)
+
+    def parse_all(pieces: list[tuple[int, SourceFile, bytes, str | None]]) -> list[tuple[Note | None, list[Diagnostic]]]:
+        return [parse_fn(item, data) for _slot, item, data, _sha in pieces]
+
+    workers = workers_for(len(todo), PARALLEL_MIN)
+    shards = shard(todo, workers)
+    for pieces, parsed in zip(shards, fork_map(parse_all, shards), strict=True):
+        for (slot, item, _data, sha), hit in zip(pieces, parsed, strict=True):
+            results[slot] = hit
+            if cache is not None and sha is not None:
+                cache.store(item.relpath, item.size, item.mtime_ns, sha, hit)
+    for result in results:
+        if isinstance(result, Diagnostic):
+            diagnostics.append(result)
+        elif result is not None:
+            note, diags = result
+            diagnostics.extend(diags)
+            if note is not None:
+                notes.append(note)
     if cache is not None:
         cache.save()
     return notes, diagnostics

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import multiprocessing
 import os
 import re
 from collections import defaultdict
@@ -20,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from notegraph.model import KINDS, Cluster, Collection, GraphResult, Note, NoteFacts, Related
+from notegraph.parallel import fork_map, shard, workers_for
 from notegraph.render.body import Linker, render_body
 from notegraph.render.jsdata import js_call, stable_json
 from notegraph.render.maps import (
@@ -83,40 +83,6 @@ def render_site(
 
 
 PARALLEL_MIN = 300  # note pages below which forking workers costs more than it saves
-_FORKED: tuple[_Site, _Writer] | None = None  # what forked workers inherit (see _Site.write_notes)
-
-
-def _workers(pages: int) -> int:
-    if pages < PARALLEL_MIN or "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 4, pages // (PARALLEL_MIN // 2)))
-
-
-def _die_with_parent(parent: int) -> None:
-    """A worker must not outlive a killed build: it would hold the build lock and write into a
-    staging folder the next build is cleaning up. Linux delivers SIGKILL when the parent dies."""
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:
-        os._exit(1)  # the parent died before the line above took effect
-
-
-def _write_shard(shard: list[str]) -> _WriterPart:
-    assert _FORKED is not None, "only called in a worker forked by _Site.write_notes"
-    site, parent = _FORKED
-    writer = parent.fresh()
-    for note_id in shard:
-        site.write_note(writer, note_id)
-    return writer.pages, writer.outputs, writer.pages_written, writer.pages_reused
 
 
 _WriterPart = tuple[dict[str, str], dict[str, str], int, int]
@@ -450,20 +416,20 @@ class _Site:
     def write_notes(self, w: _Writer) -> None:
         """Note pages, in forked worker processes when there are many: each page depends only on the
         site's data, so they are independent and the output is the same however they are shared out."""
-        workers = _workers(len(self.ids))
+        workers = workers_for(len(self.ids), PARALLEL_MIN)
         if workers < 2:
             for note_id in self.ids:
                 self.write_note(w, note_id)
             return
-        global _FORKED
-        _FORKED = (self, w)
-        try:
-            shards = [self.ids[i::workers] for i in range(workers)]
-            with multiprocessing.get_context("fork").Pool(workers, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
-                for part in pool.map(_write_shard, shards):
-                    w.merge(part)
-        finally:
-            _FORKED = None
+
+        def write_shard(ids: list[str]) -> _WriterPart:
+            writer = w.fresh()
+            for note_id in ids:
+                self.write_note(writer, note_id)
+            return writer.pages, writer.outputs, writer.pages_written, writer.pages_reused
+
+        for part in fork_map(write_shard, shard(self.ids, workers)):
+            w.merge(part)
 
     def write_note(self, w: _Writer, note_id: str) -> None:
         note = self.notes[note_id]
