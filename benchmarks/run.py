@@ -185,15 +185,11 @@ def _instrument_render(totals: dict[str, float]) -> None:
 
 
 def child_stages(args: argparse.Namespace) -> dict[str, Any]:
-    """One build through the stage functions, as pipeline.build runs them, each timed."""
+    """One real ``pipeline.build``, each of its stages timed through the build's own timer hook."""
     stages = Stages()
     with stages.stage("import"):
         from notegraph.config import load_settings
-        from notegraph.fsutil import build_lock, check_out_dir, clean_stale, staging_dir, swap_in
-        from notegraph.graph import build_graph
-        from notegraph.pipeline import embed, graph_settings, parse
-        from notegraph.render import render_site
-        from notegraph.resolve import resolve
+        from notegraph.pipeline import build
 
     notes_dir, out = Path(args.notes), Path(args.site)
     settings = load_settings(notes_dir, out=out, quiet=True)
@@ -201,66 +197,46 @@ def child_stages(args: argparse.Namespace) -> dict[str, Any]:
     render_split = {"templates_s": 0.0, "reuse_s": 0.0}
     _instrument_render(render_split)
     result: dict[str, Any] = {"embedder": FAKE_ID if args.fake else factory.model_id}
-    check_out_dir(out, notes_dir)
-    with build_lock(settings.state_dir):
-        with stages.stage("parse"):
-            notes, diagnostics = parse(settings)
-        with stages.stage("resolve"):
-            collection = resolve(str(settings.notes_dir), notes, diagnostics)
-        with stages.stage("embed"):
-            embeddings, _warnings = embed(collection, settings, factory)
-        with stages.stage("graph"):
-            graph = build_graph(collection, embeddings, graph_settings(settings))
-        report: Any = None
-        staged: Path | None = None
-        try:
-            with stages.stage("render"):
-                clean_stale(out)
-                staged = staging_dir(out)
-                report = render_site(
-                    collection, graph, staged, title=settings.title, allow_html=settings.allow_html,
-                    previous=out if out.is_dir() else None,
-                )
-            with stages.stage("write"):
-                swap_in(staged, out)
-        except Exception as exc:  # render is still being written: keep the stages measured so far
-            if staged is not None:
-                shutil.rmtree(staged, ignore_errors=True)
-            result["render_error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+    report = build(settings, factory, timer=stages.stage)
     result.update(
         stages=stages.rows,
         per_stage_peak=stages.per_stage_peak,
         peak_mb=_maxrss_mb(),
-        notes=len(collection.notes),
-        links=len(collection.links),
-        texts=embeddings.embedded + embeddings.cached,
-        embedded=embeddings.embedded,
-        pages_written=report.pages_written if report else 0,
-        pages_reused=report.pages_reused if report else 0,
+        workers_peak_mb=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        notes=report.notes,
+        links=report.links,
+        texts=report.texts,
+        embedded=report.embedded,
+        pages_written=report.pages_written,
+        pages_reused=report.pages_reused,
         model_load_s=factory.load_s,
         render_split=render_split,
     )
-    if args.raw and embeddings.embedded and not args.fake:
-        result["raw"] = _raw_throughput(factory.embedder, embeddings)
+    if args.raw and report.embedded and not args.fake:
+        result["raw"] = _raw_throughput(factory.embedder, settings)
     if args.related:
-        result["related"] = _related_timing(settings, collection, factory, args.fake)
+        result["related"] = _related_timing(settings, factory, args.fake)
     return result
 
 
-def _raw_throughput(embedder: Any, embeddings: Any) -> dict[str, float]:
+def _raw_throughput(embedder: Any, settings: Any) -> dict[str, float]:
     """SentenceTransformer.encode alone on the texts the embed stage encoded, same batch size."""
     from notegraph.embed.st import BATCH_SIZE
+    from notegraph.embed.text import note_chunks
+    from notegraph.pipeline import load
 
-    texts = list(dict.fromkeys(chunk for note_id in embeddings.ids for chunk in embeddings.chunks[note_id]))
+    notes = load(settings).notes
+    texts = list(dict.fromkeys(chunk for note_id in sorted(notes) for chunk in note_chunks(notes[note_id])))
     start = time.perf_counter()
     embedder.model.encode(texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
     return {"texts": len(texts), "s": time.perf_counter() - start, "batch_size": BATCH_SIZE}
 
 
-def _related_timing(settings: Any, collection: Any, factory: Any, fake: bool) -> dict[str, float]:
+def _related_timing(settings: Any, factory: Any, fake: bool) -> dict[str, float]:
     """`notegraph related` on a warm cache, model already loaded: by note title and by free text."""
-    from notegraph.pipeline import related
+    from notegraph.pipeline import load, related
 
+    collection = load(settings)
     if not fake:
         factory()  # load once, outside the timing: the target is "after model load"
     title = collection.notes[sorted(collection.notes)[len(collection.notes) // 2]].title

@@ -6,7 +6,7 @@ import functools
 import gc
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -256,43 +256,64 @@ class BuildReport:
     embedded: int
     diagnostics: tuple[Diagnostic, ...]
     warnings: tuple[str, ...]
+    texts: int = 0  # chunk texts of this build's notes (0 when nothing was rebuilt)
+    links: int = 0
+
+
+@contextmanager
+def _untimed(stage: str) -> Iterator[None]:
+    yield
 
 
 @batch
-def build(settings: Settings, factory: Callable[[], Any] | None = None) -> BuildReport:
+def build(
+    settings: Settings,
+    factory: Callable[[], Any] | None = None,
+    *,
+    timer: Callable[[str], AbstractContextManager[Any]] = _untimed,
+) -> BuildReport:
     """Parse, resolve, embed, graph and render into a staging folder, then swap it in whole.
 
     When nothing the site depends on has changed since the last build (the notes, the settings, the
     model, notegraph's code) and the published site is untouched, nothing is embedded, ranked or
-    written: that is checked from the build fingerprint stored in the site's manifest."""
+    written: that is checked from the build fingerprint and file stamps in .notegraph/last-build.json.
+    ``timer(stage)`` wraps each stage (the benchmark measures the real build through it)."""
     from notegraph.fsutil import build_lock, check_out_dir, clean_stale, discard, staging_dir, swap_in
+    from notegraph.graph import build_graph
     from notegraph.render import render_site
 
     out = settings.out
     check_out_dir(out, settings.notes_dir)
     with build_lock(settings.state_dir):
         clean_stale(out)
-        notes, diagnostics, digest = _read(settings, use_cache=True)
-        collection = resolve(str(settings.notes_dir), notes, diagnostics)
-        fail_if_strict(CheckReport(collection), settings.strict)
-        fingerprint = build_fingerprint(settings, digest, getattr(factory, "model_id", None))
-        pages = _unchanged_site(settings, fingerprint)
+        with timer("parse"):
+            notes, diagnostics, digest = _read(settings, use_cache=True)
+        with timer("resolve"):
+            collection = resolve(str(settings.notes_dir), notes, diagnostics)
+            fail_if_strict(CheckReport(collection), settings.strict)
+            fingerprint = build_fingerprint(settings, digest, getattr(factory, "model_id", None))
+            pages = _unchanged_site(settings, fingerprint)
         if pages is not None:
             return BuildReport(out, len(collection.notes), 0, pages, 0, collection.diagnostics, ())
-        analysis = analyse(settings, collection, factory)
+        with timer("embed"):
+            embeddings, warnings = embed(collection, settings, factory)
+        with timer("graph"):
+            graph = build_graph(collection, embeddings, graph_settings(settings))
         staged = staging_dir(out)
         try:
-            report = render_site(
-                collection,
-                analysis.graph,
-                staged,
-                title=settings.title,
-                allow_html=settings.allow_html,
-                previous=out if out.is_dir() else None,
-            )
-            _forget_site(settings)
-            swap_in(staged, out)
-            _remember_site(settings, fingerprint, report)
+            with timer("render"):
+                report = render_site(
+                    collection,
+                    graph,
+                    staged,
+                    title=settings.title,
+                    allow_html=settings.allow_html,
+                    previous=out if out.is_dir() else None,
+                )
+            with timer("write"):
+                _forget_site(settings)
+                swap_in(staged, out)
+                _remember_site(settings, fingerprint, report)
         except OSError as exc:
             discard(staged)
             from notegraph.fsutil import os_error_message
@@ -306,9 +327,11 @@ def build(settings: Settings, factory: Callable[[], Any] | None = None) -> Build
         notes=len(collection.notes),
         pages_written=report.pages_written,
         pages_reused=report.pages_reused,
-        embedded=analysis.embeddings.embedded,
+        embedded=embeddings.embedded,
         diagnostics=collection.diagnostics,
-        warnings=tuple(analysis.warnings),
+        warnings=tuple(warnings),
+        texts=embeddings.embedded + embeddings.cached,
+        links=len(collection.links),
     )
 
 

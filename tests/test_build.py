@@ -64,12 +64,12 @@ def test_unchanged_build_does_no_work_and_any_change_rebuilds(tmp_path: Path, mo
     out = tmp_path / "site"
     factory = FakeFactory()
     first = build(load_settings(root, out=out), factory=factory)
-    real_analyse = pipeline.analyse
+    real_embed = pipeline.embed
 
     def no_analysis(*args, **kwargs):
         raise AssertionError("nothing changed: the build must not embed, rank or render")
 
-    monkeypatch.setattr(pipeline, "analyse", no_analysis)
+    monkeypatch.setattr(pipeline, "embed", no_analysis)
     again = build(load_settings(root, out=out), factory=factory)
     assert (again.pages_written, again.pages_reused, again.embedded) == (0, first.pages_written, 0)
 
@@ -79,10 +79,10 @@ def test_unchanged_build_does_no_work_and_any_change_rebuilds(tmp_path: Path, mo
     page.write_bytes(b"vandalised")
     with pytest.raises(AssertionError, match="nothing changed"):
         build(load_settings(root, out=out), factory=factory)
-    monkeypatch.setattr(pipeline, "analyse", real_analyse)
+    monkeypatch.setattr(pipeline, "embed", real_embed)
     repaired = build(load_settings(root, out=out), factory=factory)
     assert page.read_bytes() == original and repaired.pages_written == 1
-    monkeypatch.setattr(pipeline, "analyse", no_analysis)
+    monkeypatch.setattr(pipeline, "embed", no_analysis)
     for change in (
         lambda: (root / "n3.md").write_text((root / "n3.md").read_text() + "\nMore.\n"),
         lambda: (root / "notegraph.toml").write_text("related_k = 3\n"),
