@@ -45,28 +45,35 @@ def batch(fn: F) -> F:
 
 def parse(settings: Settings, use_cache: bool = True) -> tuple[list[Note], list[Diagnostic]]:
     """Read every note of the collection (through the parse cache); bad files become diagnostics."""
-    notes, diagnostics, _digest = _read(settings, use_cache)
+    notes, diagnostics, _cache = _read(settings, use_cache)
     return notes, diagnostics
 
 
-def _read(settings: Settings, use_cache: bool) -> tuple[list[Note], list[Diagnostic], str | None]:
-    """parse(), plus a digest of every file read (None without the cache)."""
+def _read(settings: Settings, use_cache: bool) -> tuple[list[Note], list[Diagnostic], Any]:
+    """parse(), plus the parse cache (None without it), which knows every file read."""
     from notegraph.parse.cache import ParseCache
     from notegraph.parse.collection import detect_dialect
 
     dialect = detect_dialect(settings.notes_dir) if settings.dialect == "auto" else settings.dialect
-    skip = (settings.out,) if settings.out is not None else ()
     cache = ParseCache(settings.state_dir / "parse.sqlite", f"html={settings.allow_html};dialect={dialect}") if use_cache else None
     notes, diagnostics = read_notes(
         settings.notes_dir,
         exclude=settings.exclude,
-        skip=skip,
+        skip=_skip(settings),
         allow_html=settings.allow_html,
-        max_bytes=int(settings.max_note_mb * 1024 * 1024),
+        max_bytes=_max_bytes(settings),
         cache=cache,
         dialect=dialect,
     )
-    return notes, diagnostics, cache.digest() if cache is not None else None
+    return notes, diagnostics, cache
+
+
+def _skip(settings: Settings) -> tuple[Path, ...]:
+    return (settings.out,) if settings.out is not None else ()
+
+
+def _max_bytes(settings: Settings) -> int:
+    return int(settings.max_note_mb * 1024 * 1024)
 
 
 def load(settings: Settings, use_cache: bool = True) -> Collection:
@@ -287,12 +294,13 @@ def build(
     with build_lock(settings.state_dir):
         clean_stale(out)
         with timer("parse"):
-            notes, diagnostics, digest = _read(settings, use_cache=True)
+            notes, diagnostics, parse_cache = _read(settings, use_cache=True)
         with timer("resolve"):
             collection = resolve(str(settings.notes_dir), notes, diagnostics)
             fail_if_strict(CheckReport(collection), settings.strict)
-            fingerprint = build_fingerprint(settings, digest, getattr(factory, "model_id", None))
-            pages = _unchanged_site(settings, fingerprint)
+            key = settings_key(settings, getattr(factory, "model_id", None))
+            fingerprint = build_fingerprint(key, parse_cache.digest())
+            pages = _unchanged_site(settings, fingerprint, key, parse_cache.stamps())
         if pages is not None:
             return BuildReport(out, len(collection.notes), 0, pages, 0, collection.diagnostics, ())
         with timer("embed"):
@@ -313,6 +321,7 @@ def build(
             with timer("write"):
                 _forget_site(settings)
                 swap_in(staged, out)
+                _write_query_index(settings, key, parse_cache.stamps(), collection, graph, embeddings)
                 _remember_site(settings, fingerprint, report)
         except OSError as exc:
             discard(staged)
@@ -340,13 +349,17 @@ def build(
 LAST_BUILD = "last-build.json"
 
 
-def _unchanged_site(settings: Settings, fingerprint: str | None) -> int | None:
+def _unchanged_site(settings: Settings, fingerprint: str, key: str, stamps: dict[str, list[int]]) -> int | None:
     """The page count of the published site if it was built from this fingerprint and is untouched."""
     import json
     import os
 
-    if fingerprint is None:
-        return None
+    from notegraph.query import QueryIndex
+
+    index = QueryIndex.open(settings.state_dir / QUERY_INDEX, key, stamps)
+    if index is None:
+        return None  # the last build's query index is part of its output
+    index.close()
     try:
         data = json.loads((settings.state_dir / LAST_BUILD).read_text(encoding="utf-8"))
         if data["fingerprint"] != fingerprint or data["out"] != str(settings.out.resolve()):
@@ -364,14 +377,12 @@ def _forget_site(settings: Settings) -> None:
     (settings.state_dir / LAST_BUILD).unlink(missing_ok=True)
 
 
-def _remember_site(settings: Settings, fingerprint: str | None, report: Any) -> None:
+def _remember_site(settings: Settings, fingerprint: str, report: Any) -> None:
     import json
     import os
 
     from notegraph.fsutil import atomic_write_text
 
-    if fingerprint is None:
-        return
     try:
         stamps = {}
         for path in report.paths:
@@ -384,19 +395,38 @@ def _remember_site(settings: Settings, fingerprint: str | None, report: Any) -> 
         pass  # only costs the next build its shortcut
 
 
-def build_fingerprint(settings: Settings, notes_digest: str | None, factory_model: str | None = None) -> str | None:
-    """A hash of everything a build's output depends on; None when the notes' digest is unknown."""
+def settings_key(settings: Settings, factory_model: str | None = None) -> str:
+    """A hash of everything besides the notes that a build's output depends on: notegraph's code and
+    libraries, the model and the settings."""
     import hashlib
     from dataclasses import asdict
 
     from notegraph.version import code_version
 
-    if notes_digest is None:
-        return None
     chosen = {k: str(v) for k, v in sorted(asdict(settings).items()) if k not in ("strict", "quiet")}
     model = factory_model or model_id(settings)
-    text = f"{code_version()}\n{model}\n{chosen}\n{notes_digest}"
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(f"{code_version()}\n{model}\n{chosen}".encode()).hexdigest()
+
+
+def build_fingerprint(key: str, notes_digest: str) -> str:
+    """The settings key and the notes: equal fingerprints, equal sites."""
+    import hashlib
+
+    return hashlib.sha256(f"{key}\n{notes_digest}".encode()).hexdigest()
+
+
+QUERY_INDEX = "query.sqlite"
+
+
+def _write_query_index(settings: Settings, key: str, stamps: dict[str, list[int]], collection: Collection, graph: GraphResult, embeddings: Any) -> None:
+    import sqlite3
+
+    from notegraph.query import write_index
+
+    try:
+        write_index(settings.state_dir / QUERY_INDEX, key, stamps, collection.notes, graph, embeddings, settings.related_k)
+    except (OSError, sqlite3.Error):
+        (settings.state_dir / QUERY_INDEX).unlink(missing_ok=True)  # queries then rank from scratch
 
 
 # --- queries ---------------------------------------------------------------------------------------
@@ -406,9 +436,26 @@ def build_fingerprint(settings: Settings, notes_digest: str | None, factory_mode
 def related(settings: Settings, query: str, k: int, kind: str | None, factory: Callable[[], Any] | None = None) -> tuple[str, list[dict[str, Any]]]:
     """Related notes for a note (title, alias, path) or, if no note matches, for free text.
 
-    Returns (what the query was taken as, ranked items)."""
+    Answered from the last build's query index while the notes and settings are those it was built
+    from; otherwise the collection is loaded and ranked. Returns (what the query was taken as, items)."""
     from notegraph import query as q
+    from notegraph.parse.collection import file_stamps
 
+    key = settings_key(settings, getattr(factory, "model_id", None))
+    stamps = file_stamps(settings.notes_dir, settings.exclude, _skip(settings), _max_bytes(settings))
+    index = q.QueryIndex.open(settings.state_dir / QUERY_INDEX, key, stamps)
+    if index is not None:
+        try:
+            notes = index.notes()
+            note = q.find_note(Collection(str(settings.notes_dir), notes, (), ()), query)
+            if note is None:
+                embedder = (factory or embedder_factory_for(settings))()
+                return "text", index.related_to_text(embedder.encode([query]), k, kind)
+            items = index.related(note.id, k, kind)
+            if items is not None:
+                return f"note:{note.id}", items
+        finally:
+            index.close()
     analysis = analyse(settings, factory=factory, full=False)
     note = q.find_note(analysis.collection, query)
     if note is not None:

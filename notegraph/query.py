@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,8 @@ def find_note(collection: Collection, query: str) -> Note | None:
 def related_to_note(graph: GraphResult, note_id: str, k: int, kind: str | None = None) -> list[dict[str, Any]]:
     ranker = graph.ranker
     items = ranker.related(note_id, k, kind=kind)
-    return [_item(graph, rank, item.id, item.score, list(item.why), item.passage) for rank, item in enumerate(items, start=1)]
+    nodes = graph.graph.nodes
+    return [_item(nodes[item.id], rank, item.id, item.score, list(item.why), item.passage) for rank, item in enumerate(items, start=1)]
 
 
 def related_to_text(
@@ -46,26 +48,33 @@ def related_to_text(
 ) -> list[dict[str, Any]]:
     """Free text: embed it with the collection's model and rank notes by cosine."""
     vector = encode([text])
-    ids = embeddings.ids
-    notes = graph.graph.nodes
-    cols = [i for i, note_id in enumerate(ids) if kind is None or notes[note_id]["kind"] == kind]
-    if not cols:
-        return []
-    idx, scores = top_k_cross(vector, embeddings.vectors[cols], k)
+    nodes = graph.graph.nodes
+    hits = _text_hits(vector, embeddings.vectors, [nodes[i]["kind"] for i in embeddings.ids], k, kind)
     out = []
-    for rank, (col, score) in enumerate(zip(idx[0], scores[0], strict=True), start=1):
-        note_id = ids[cols[int(col)]]
-        passage = ""
-        chunk_vecs = embeddings.chunk_vectors.get(note_id)
-        if chunk_vecs is not None and len(chunk_vecs):
-            best = int(np.argmax(chunk_vecs @ vector[0]))
-            passage = " ".join(embeddings.chunks[note_id][best].split())[:240]
-        out.append(_item(graph, rank, note_id, round(float(score), 4), ["similar text"], passage))
+    for rank, (row, score) in enumerate(hits, start=1):
+        note_id = embeddings.ids[row]
+        passage = _best_passage(embeddings.chunk_vectors.get(note_id), embeddings.chunks.get(note_id, []), vector)
+        out.append(_item(nodes[note_id], rank, note_id, score, ["similar text"], passage))
     return out
 
 
-def _item(graph: GraphResult, rank: int, note_id: str, score: float, why: list[str], passage: str) -> dict[str, Any]:
-    node = graph.graph.nodes[note_id]
+def _text_hits(vector: np.ndarray, vectors: np.ndarray, kinds: Sequence[str], k: int, kind: str | None) -> list[tuple[int, float]]:
+    """(row, cosine) of the k notes nearest to ``vector``, best first, among notes of ``kind``."""
+    cols = [i for i, note_kind in enumerate(kinds) if kind is None or note_kind == kind]
+    if not cols:
+        return []
+    idx, scores = top_k_cross(vector, vectors[cols], k)
+    return [(cols[int(col)], round(float(score), 4)) for col, score in zip(idx[0], scores[0], strict=True)]
+
+
+def _best_passage(chunk_vectors: np.ndarray | None, chunks: Sequence[str], vector: np.ndarray) -> str:
+    if chunk_vectors is None or not len(chunk_vectors) or len(chunks) != len(chunk_vectors):
+        return ""
+    best = int(np.argmax(chunk_vectors @ vector[0]))
+    return " ".join(chunks[best].split())[:240]
+
+
+def _item(node: Mapping[str, Any], rank: int, note_id: str, score: float, why: list[str], passage: str) -> dict[str, Any]:
     return {
         "rank": rank,
         "id": note_id,
@@ -76,6 +85,143 @@ def _item(graph: GraphResult, rank: int, note_id: str, score: float, why: list[s
         "why": why,
         "passage": passage,
     }
+
+
+# --- the query index -------------------------------------------------------------------------------
+# `notegraph related` answered from the last build instead of re-ranking the collection: a build
+# stores each note's ranked lists (with their evidence), vectors and chunks in one SQLite file, valid
+# while the notes' files (size + mtime) and the settings/code key are those it was built from.
+
+INDEX_VERSION = "2"
+
+
+def write_index(
+    path: Path, key: str, stamps: Mapping[str, Sequence[int]], notes: Mapping[str, Note], graph: GraphResult, embeddings: Any, related_k: int
+) -> None:
+    """Write the query index atomically (a new file renamed over the old one). It holds what the build
+    ranked anyway: each note's related list (``related_k`` items) and related papers."""
+    import sqlite3
+
+    from notegraph.graph.build import RELATED_PAPERS
+
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(tmp)
+    try:
+        with conn:
+            conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+            conn.execute("CREATE TABLE matrix (name TEXT PRIMARY KEY, data BLOB)")
+            conn.execute("CREATE TABLE notes (row INTEGER PRIMARY KEY, id TEXT UNIQUE, data TEXT, chunks TEXT, vectors BLOB)")
+            # a passage is stored once however many lists show it
+            conn.execute("CREATE TABLE passages (id INTEGER PRIMARY KEY, text TEXT UNIQUE)")
+            passages: dict[str, int] = {}
+            vectors = np.ascontiguousarray(embeddings.vectors, dtype="<f4")
+            lists = {"": related_k, "paper": RELATED_PAPERS}
+            meta = {"version": INDEX_VERSION, "key": key, "stamps": json.dumps(stamps, sort_keys=True), "lists": json.dumps(lists)}
+            meta["dim"] = str(vectors.shape[1] if vectors.ndim == 2 else 0)
+            conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
+            conn.execute("INSERT INTO matrix VALUES ('vectors', ?)", (vectors.tobytes(),))
+            rows = []
+            for row, note_id in enumerate(embeddings.ids):
+                note = notes[note_id]
+                facts = graph.facts.get(note_id)
+                ranked = {"": facts.related, "paper": facts.related_papers} if facts else {}
+                data = {
+                    "title": note.title,
+                    "kind": note.kind,
+                    "path": note.path,
+                    "aliases": list(note.aliases),
+                    "related": {
+                        kind: [[r.id, r.score, list(r.why), passages.setdefault(r.passage, len(passages))] for r in items]
+                        for kind, items in ranked.items()
+                    },
+                }
+                # half precision is plenty for picking a note's best passage for a text query
+                chunk_vectors = np.ascontiguousarray(embeddings.chunk_vectors.get(note_id, np.zeros((0, 0))), dtype="<f2")
+                rows.append((row, note_id, json.dumps(data, ensure_ascii=False), json.dumps(embeddings.chunks.get(note_id, []), ensure_ascii=False), chunk_vectors.tobytes()))
+            conn.executemany("INSERT INTO notes VALUES (?, ?, ?, ?, ?)", rows)
+            conn.executemany("INSERT INTO passages VALUES (?, ?)", [(i, text) for text, i in passages.items()])
+    finally:
+        conn.close()
+    os.replace(tmp, path)
+
+
+class QueryIndex:
+    """The last build's answers, for `notegraph related`; see write_index."""
+
+    def __init__(self, conn: Any, lists: dict[str, int], dim: int) -> None:
+        self.conn = conn
+        self.lists = lists
+        self.dim = dim
+        self._meta: dict[str, dict[str, Any]] = {}
+
+    @classmethod
+    def open(cls, path: Path, key: str, stamps: Mapping[str, Sequence[int]]) -> QueryIndex | None:
+        """The index at ``path`` if it was built with ``key`` from files with exactly these stamps;
+        None when it is missing, damaged, from another version or stale."""
+        import sqlite3
+
+        if not path.is_file():
+            return None
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            meta = dict(conn.execute("SELECT key, value FROM meta"))
+            if meta.get("version") != INDEX_VERSION or meta.get("key") != key or json.loads(meta["stamps"]) != {k: list(v) for k, v in stamps.items()}:
+                conn.close()
+                return None
+            return cls(conn, json.loads(meta["lists"]), int(meta["dim"]))
+        except (sqlite3.Error, ValueError, KeyError, TypeError):
+            return None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def notes(self) -> dict[str, Note]:
+        """Every note, with only what finding one by name needs (id, path, title, kind, aliases)."""
+        out = {}
+        for note_id, data in self.conn.execute("SELECT id, data FROM notes ORDER BY row"):
+            info = json.loads(data)
+            self._meta[note_id] = info
+            out[note_id] = Note(id=note_id, path=info["path"], title=info["title"], kind=info["kind"], aliases=tuple(info["aliases"]))
+        return out
+
+    def related(self, note_id: str, k: int, kind: str | None) -> list[dict[str, Any]] | None:
+        """The stored list, or None when it cannot answer (a kind or a k it does not hold)."""
+        key = kind or ""
+        if key not in self.lists or k > self.lists[key]:
+            return None
+        items = self._info(note_id)["related"].get(key, [])[:k]
+        wanted = sorted({item[3] for item in items})
+        marks = ",".join("?" * len(wanted))
+        texts = dict(self.conn.execute(f"SELECT id, text FROM passages WHERE id IN ({marks})", wanted)) if wanted else {}
+        return [
+            _item(self._info(other), rank, other, score, why, texts.get(passage, ""))
+            for rank, (other, score, why, passage) in enumerate(items, start=1)
+        ]
+
+    def related_to_text(self, vector: np.ndarray, k: int, kind: str | None) -> list[dict[str, Any]]:
+        ids, kinds = [], []
+        for note_id, data in self.conn.execute("SELECT id, data FROM notes ORDER BY row"):
+            ids.append(note_id)
+            kinds.append(self._info(note_id, data)["kind"])
+        (blob,) = self.conn.execute("SELECT data FROM matrix WHERE name = 'vectors'").fetchone()
+        vectors = np.frombuffer(blob, dtype="<f4").reshape(len(ids), self.dim)
+        out = []
+        for rank, (row, score) in enumerate(_text_hits(vector, vectors, kinds, k, kind), start=1):
+            chunks, blob = self.conn.execute("SELECT chunks, vectors FROM notes WHERE row = ?", (row,)).fetchone()
+            chunk_vectors = np.frombuffer(blob, dtype="<f2").astype(np.float32).reshape(-1, self.dim) if blob else None
+            passage = _best_passage(chunk_vectors, json.loads(chunks), vector)
+            out.append(_item(self._info(ids[row]), rank, ids[row], score, ["similar text"], passage))
+        return out
+
+    def _info(self, note_id: str, data: str | None = None) -> dict[str, Any]:
+        info = self._meta.get(note_id)
+        if info is None:
+            if data is None:
+                (data,) = self.conn.execute("SELECT data FROM notes WHERE id = ?", (note_id,)).fetchone()
+            info = self._meta[note_id] = json.loads(data)
+        return info
 
 
 def export(graph: GraphResult, fmt: str, related_k: int = 10) -> str:

@@ -83,6 +83,15 @@ class ParseCache:
             h.update(f"\n{relpath}\0{row[2] if row else '-'}".encode())
         return h.hexdigest()
 
+    def stamps(self) -> dict[str, list[int]]:
+        """Size and mtime of every file read this time that parsed into a cached row."""
+        out = {}
+        for relpath in sorted(self.seen):
+            row = self.dirty.get(relpath) or self.rows.get(relpath)
+            if row:
+                out[relpath] = [row[0], row[1]]
+        return out
+
     def save(self) -> None:
         gone = set(self.rows) - self.seen
         if not self.dirty and not gone:

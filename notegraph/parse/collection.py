@@ -102,6 +102,15 @@ def _excluded(relpath: str, patterns: tuple[str, ...]) -> bool:
     return False
 
 
+def file_stamps(root: Path, exclude: tuple[str, ...] = (), skip: tuple[Path, ...] = (), max_bytes: int = 8 * 1024 * 1024) -> dict[str, list[int]]:
+    """Size and mtime of every note file read_notes would read: what ParseCache.stamps() recorded, now."""
+    return {
+        item.relpath: [item.size, item.mtime_ns]
+        for item in iter_note_files(root, exclude, skip)
+        if isinstance(item, SourceFile) and item.size <= max_bytes
+    }
+
+
 PARALLEL_MIN = 400  # files to parse below which forking workers costs more than it saves
 ParseFn = Callable[[SourceFile, bytes], tuple[Note | None, list[Diagnostic]]]
 
