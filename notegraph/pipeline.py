@@ -403,7 +403,9 @@ def settings_key(settings: Settings, factory_model: str | None = None) -> str:
 
     from notegraph.version import code_version
 
-    chosen = {k: str(v) for k, v in sorted(asdict(settings).items()) if k not in ("strict", "quiet")}
+    # where things are written, where the cache lives and which device computes change no output
+    ignored = ("notes_dir", "out", "cache", "device", "strict", "quiet")
+    chosen = {k: str(v) for k, v in sorted(asdict(settings).items()) if k not in ignored}
     model = factory_model or model_id(settings)
     return hashlib.sha256(f"{code_version()}\n{model}\n{chosen}".encode()).hexdigest()
 

@@ -104,3 +104,17 @@ def test_index_is_one_sqlite_file_written_whole(built):
         assert {"meta", "notes", "matrix"} <= tables
         assert conn.execute("SELECT COUNT(*) FROM notes").fetchone()[0] == 15
     assert not list(settings.state_dir.glob("*.tmp"))
+
+
+def test_the_cli_query_uses_the_index_of_a_site_built_elsewhere(built, monkeypatch):
+    from click.testing import CliRunner
+
+    from notegraph.cli import main
+
+    settings, factory = built
+    monkeypatch.setattr(pipeline, "embedder_factory_for", lambda s: factory)
+    monkeypatch.setattr(pipeline, "model_id", lambda s: factory.model_id)
+    monkeypatch.setattr(pipeline, "analyse", lambda *a, **kw: (_ for _ in ()).throw(AssertionError("ranked from scratch")))
+    result = CliRunner().invoke(main, ["related", "Ships 2", "--notes", str(settings.notes_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"taken_as": "note:ships-2"' in result.output
