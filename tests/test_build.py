@@ -92,6 +92,25 @@ def test_unchanged_build_does_no_work_and_any_change_rebuilds(tmp_path: Path, mo
             build(load_settings(root, out=out), factory=factory)
 
 
+def test_replaced_site_is_removed_in_the_background_and_leftovers_next_time(tmp_path: Path):
+    from notegraph.fsutil import clean_stale
+
+    root = collection(tmp_path)
+    out = tmp_path / "site"
+    factory = FakeFactory()
+    build(load_settings(root, out=out), factory=factory)
+    (root / "n1.md").write_text((root / "n1.md").read_text() + "\nEdited.\n")
+    build(load_settings(root, out=out), factory=factory)
+    deadline = time.monotonic() + 10
+    while [p for p in tmp_path.iterdir() if ".trash-" in p.name] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".site.")]
+    left = tmp_path / ".site.trash-1-2"
+    (left / "notes").mkdir(parents=True)
+    clean_stale(out)
+    assert not left.exists() and site_pages(out)
+
+
 def test_strict_failure_keeps_previous_site(tmp_path: Path):
     root = collection(tmp_path)
     out = tmp_path / "site"
