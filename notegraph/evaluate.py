@@ -67,9 +67,13 @@ def posixpath_stem(target: str) -> str:
     return name[:-3] if name.lower().endswith(".md") else name
 
 
-_NONE = Weights(cosine=0.0, lexical=0.0, reciprocal=0.0, cocited=0.0, cociting=0.0, path=0.0, neighbour_links=0.0, popularity=0.0)
+_NONE = Weights(
+    cosine=0.0, lexical=0.0, reciprocal=0.0, cocited=0.0, cociting=0.0, path=0.0, neighbour_links=0.0, popularity=0.0,
+    hierarchy=0.0, bm25=0.0,
+)
 METHODS: dict[str, Weights] = {
     "tfidf": replace(_NONE, lexical=1.0),
+    "bm25": replace(_NONE, bm25=1.0),
     "embedding": replace(_NONE, cosine=1.0),
     "default": DEFAULT_WEIGHTS,
 }
@@ -101,7 +105,8 @@ def evaluate(
 
     edges = [(link.source, link.target) for link in collection.resolved() if link.target]
     signals = Signals(ids, vectors, [ranking_text(notes[i]) for i in ids], edges)
-    query_lexical = Lexical.transform_like(signals.lexical, [ranking_text(hidden[f"{q}\x00query"]) for q in queries])
+    query_texts = [ranking_text(hidden[f"{q}\x00query"]) for q in queries]
+    query_lexical = Lexical.transform_like(signals.lexical, query_texts)
 
     results: list[MethodScore] = []
     for name, weights in methods.items():

@@ -11,6 +11,7 @@ from conftest import FakeFactory, write
 from notegraph.cli import main
 from notegraph.config import load_settings
 from notegraph.evaluate import without_links
+from notegraph.graph.rank import Signals, Weights, hierarchy_key
 from notegraph.pipeline import evaluate, load, suggest
 
 
@@ -41,7 +42,7 @@ def test_eval_hides_links_and_reports_methods(tmp_path: Path):
     hidden = without_links(c.notes["ships-0"])
     assert "ships-1" not in hidden.text and hidden.links == ()
     report = evaluate(load_settings(root), factory=FakeFactory())
-    assert report.queries == 12 and {m.method for m in report.methods} == {"tfidf", "embedding", "default"}
+    assert report.queries == 12 and {m.method for m in report.methods} == {"tfidf", "bm25", "embedding", "default"}
     by = {m.method: m for m in report.methods}
     # within-topic links are easy: every method beats random (3/11 at k=10 would be chance)
     assert all(0.5 < m.recall_at_10 <= 1.0 and 0 < m.mrr <= 1 for m in report.methods)
@@ -59,8 +60,44 @@ def test_eval_and_suggest_cli_json(tmp_path: Path, monkeypatch):
     result = runner.invoke(main, ["eval", str(root), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert data["queries"] == 12 and [m["method"] for m in data["methods"]] == ["tfidf", "embedding", "default"]
+    assert data["queries"] == 12 and [m["method"] for m in data["methods"]] == ["tfidf", "bm25", "embedding", "default"]
     result = runner.invoke(main, ["suggest", str(root), "--json", "-k", "2"])
     assert result.exit_code == 0, result.output
     pairs = json.loads(result.output)["suggestions"]
     assert len(pairs) == 2 and pairs[0]["a"]["id"] == "bees-0" and pairs[0]["passage_a"]
+
+
+def test_hierarchy_ties_a_folder_note_to_its_notes(tmp_path: Path):
+    """A folder note links to its folder's notes though their texts share nothing; the hierarchy finds them."""
+    assert hierarchy_key("Tools/Databases/Databases") == hierarchy_key("Tools/Databases/index") == ("tools", "databases")
+    assert hierarchy_key("careers.mission") == ("careers", "mission")
+    root = tmp_path / "n"
+    write(root, "Tools/Tools.md", "# Tools\n\nEverything we use, grouped by kind.\n")
+    write(root, "Tools/Redis.md", "# Redis\n\nAn in-memory key-value store.\n")
+    write(root, "Tools/Kafka.md", "# Kafka\n\nA distributed log for event streams.\n")
+    write(root, "Concepts/Queues.md", "# Queues\n\nFIFO and priority queues.\n")
+    write(root, "Concepts/Concepts.md", "# Concepts\n\nIdeas behind the software.\n")
+    from notegraph.pipeline import related
+
+    _, items = related(load_settings(root), "Tools/Tools", 2, None, factory=FakeFactory())
+    assert {item["id"] for item in items} == {"Tools/Redis", "Tools/Kafka"}
+    assert all("child in the hierarchy" in item["why"] for item in items)
+    _, up = related(load_settings(root), "Tools/Redis", 1, None, factory=FakeFactory())
+    assert up[0]["id"] == "Tools/Tools" and "parent in the hierarchy" in up[0]["why"]
+
+
+def test_returned_links_count_as_much_as_the_collection_returns_them():
+    """Reciprocal evidence is scaled by P(a links to b | b links to a) on the visible links, and a hidden
+    note's own links never enter that estimate."""
+    import numpy as np
+
+    ids = ["a", "b", "c", "d"]
+    vectors = np.eye(4, dtype=np.float32)
+    only = Weights(cosine=0, lexical=0, reciprocal=1, cocited=0, cociting=0, neighbour_links=0, popularity=0, path=0, hierarchy=0)
+    # every link returned: a <-> b, c <-> d
+    mutual = Signals(ids, vectors, ["x"] * 4, [("a", "b"), ("b", "a"), ("c", "d"), ("d", "c")])
+    assert mutual.block(np.array([0]), only)[0, 1] == 1.0
+    # a <-> b is the only returned pair; hiding a's links leaves b->a, c->d, d->b: none returned
+    one_way = Signals(ids, vectors, ["x"] * 4, [("a", "b"), ("b", "a"), ("c", "d"), ("d", "b")])
+    assert one_way.block(np.array([0]), only)[0, 1] == 0.5
+    assert one_way.block(np.array([0]), only, hide_out_links=True)[0, 1] == 0.0

@@ -59,7 +59,7 @@ class Lexical:
         bm.data = (bm.data * (k1 + 1) / denom * bm_idf[bm.indices]).astype(np.float32)
         self.bm25_docs = bm.tocsr()
         # BM25 query side: each note's most distinctive terms, binary (bounds the sparse product)
-        self.queries = _top_terms(self.tfidf, query_terms)
+        self.queries = top_terms(self.tfidf, query_terms)
 
     @staticmethod
     def transform_like(fitted: Lexical, texts: Sequence[str]) -> sp.csr_matrix:
@@ -90,7 +90,7 @@ def _normalise_rows(m: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix(sp.diags(1.0 / norms) @ m)
 
 
-def _top_terms(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
+def top_terms(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
     rows: list[int] = []
     cols: list[int] = []
     for row in range(m.shape[0]):
@@ -103,3 +103,4 @@ def _top_terms(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
         rows.extend([row] * len(keep))
         cols.extend(keep.tolist())
     return sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=m.shape)
+
