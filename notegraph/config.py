@@ -28,6 +28,7 @@ class Settings:
     similar_k: int = 5
     similar_threshold: float = 0.45
     related_k: int = 10
+    ann_threshold: int = 10_000  # above this many notes, similar edges come from an HNSW index (usearch)
     allow_html: bool = False
     dialect: str = "auto"  # auto | obsidian | dendron | markdown
     max_note_mb: float = 8.0
@@ -73,6 +74,8 @@ def load_settings(notes_dir: Path, **overrides: Any) -> Settings:
     settings = Settings(notes_dir=notes_dir, **values)
     if settings.similar_k < 0 or settings.related_k < 1:
         raise ConfigError("similar_k must be ≥ 0 and related_k ≥ 1")
+    if settings.ann_threshold < 0:
+        raise ConfigError("ann_threshold must be ≥ 0")
     return settings
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from notegraph.graph.clusters import communities, label_clusters, load_previous, save_assignment, stable_ids
 from notegraph.graph.rank import Ranker
-from notegraph.graph.similarity import top_k
+from notegraph.graph.similarity import nearest
 from notegraph.model import Citation, Cluster, Collection, GraphResult, Link, Neighbour, NoteFacts, Related
 
 RELATED_PAPERS = 8
@@ -33,6 +33,8 @@ class GraphSettings:
     similar_k: int = 5
     similar_threshold: float = 0.45
     related_k: int = 10
+    # above this many embedded notes the similar edges come from an approximate (HNSW) index
+    ann_threshold: int = 10_000
     cluster_state: Path | None = None
     # False for one-off queries (`related`): no similar edges, clusters or per-note facts, and the
     # ranker scores only the rows asked for, so a query costs O(n), not O(n^2)
@@ -58,11 +60,12 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
         seen.add(key)
         graph.add_edge(link.source, link.target, key=kind, kind=kind, line=link.raw.line, shown=link.raw.shown or "")
 
-    # semantically near: each note's top-k by cosine above the threshold
+    # semantically near: each note's top-k by cosine above the threshold (exact, or HNSW candidates
+    # re-scored exactly when the collection is larger than ann_threshold)
     emb_index = {note_id: i for i, note_id in enumerate(embeddings.ids)}
     vectors = embeddings.vectors
     if settings.full and settings.similar_k > 0 and vectors.shape[0] > 1:
-        idx, scores = top_k(vectors, settings.similar_k)
+        idx, scores = nearest(vectors, settings.similar_k, exact_max=settings.ann_threshold)
         for row, note_id in enumerate(embeddings.ids):
             for col, score in zip(idx[row], scores[row], strict=True):
                 if score < settings.similar_threshold or not np.isfinite(score):
