@@ -69,7 +69,7 @@ def posixpath_stem(target: str) -> str:
 
 _NONE = Weights(
     cosine=0.0, lexical=0.0, reciprocal=0.0, cocited=0.0, cociting=0.0, path=0.0, neighbour_links=0.0, popularity=0.0,
-    hierarchy=0.0, bm25=0.0,
+    hierarchy=0.0, rare_groups=0.0, bm25=0.0,
 )
 METHODS: dict[str, Weights] = {
     "tfidf": replace(_NONE, lexical=1.0),

@@ -101,3 +101,19 @@ def test_returned_links_count_as_much_as_the_collection_returns_them():
     one_way = Signals(ids, vectors, ["x"] * 4, [("a", "b"), ("b", "a"), ("c", "d"), ("d", "b")])
     assert one_way.block(np.array([0]), only)[0, 1] == 0.5
     assert one_way.block(np.array([0]), only, hide_out_links=True)[0, 1] == 0.0
+
+
+def test_groups_that_never_link_are_pushed_down():
+    """Papers here only ever cite papers; an essay is penalised for a paper, a paper is not for an essay."""
+    import numpy as np
+
+    ids = [f"papers/p{i:02}" for i in range(12)] + [f"essays/e{i}" for i in range(3)]
+    edges = [(f"papers/p{i:02}", f"papers/p{(i + j) % 12:02}") for i in range(12) for j in range(1, 5)]
+    edges += [(f"essays/e{i}", f"papers/p{i:02}") for i in range(3)]
+    signals = Signals(ids, np.eye(15, dtype=np.float32), ["x"] * 15, edges)
+    only = Weights(cosine=0, lexical=0, reciprocal=0, cocited=0, cociting=0, neighbour_links=0, popularity=0, path=0, hierarchy=0, rare_groups=1)
+    paper = signals.block(np.array([0]), only, hide_out_links=True)[0]
+    assert (paper[12:] < 0).all() and (paper[:12] == 0).all()
+    # three links are too few to call any pair rare: the estimate is pulled towards "as expected"
+    essay = signals.block(np.array([12]), only, hide_out_links=True)[0]
+    assert (essay == 0).all()

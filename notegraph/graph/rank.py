@@ -8,7 +8,9 @@ collections; see README "Related-note quality"): a weighted sum of
     often links are returned in this collection), notes that link to both (co-cited), targets both
     link to (co-citing), what the most similar notes link to,
   - the hierarchy: a folder note ("a/b/b.md", "a/index.md") and the notes of its folder, Dendron's
-    "a.b" and "a.b.c" (parent and child).
+    "a.b" and "a.b.c" (parent and child),
+  - minus a penalty when the two notes' groups (first folder or Dendron name part) rarely link to each
+    other in this collection (papers that never link to essays, say).
 Scores are computed for a block of rows at a time (dense block x n), so memory stays bounded.
 """
 
@@ -27,6 +29,8 @@ from notegraph.graph.similarity import select_top
 from notegraph.model import Collection, Related
 
 POOL = 50  # candidates kept per note and kind
+GROUP_PRIOR_LINKS = 10.0  # pseudo-links that pull a group pair's measured lift towards 1
+RARE_LIFT = 0.25  # group pairs linked at under a quarter of the expected rate are penalised
 BLOCK = 512
 
 
@@ -42,6 +46,7 @@ class Weights:
     neighbour_links: float = 1.0  # what the most similar notes link to
     popularity: float = 0.15  # prior: notes that many notes link to
     hierarchy: float = 0.6  # parent or child: a folder note and its folder's notes, Dendron's a.b and a.b.c
+    rare_groups: float = 0.6  # penalty (x log of the shortfall) when the two notes' groups rarely link
     bm25: float = 0.0  # BM25 of the note's 40 most distinctive terms, row-max scaled (a baseline in eval)
 
 
@@ -64,6 +69,10 @@ class Signals:
         self.links_t = self.links.T.tocsr()
         self.paths, self.path_sizes = _path_matrix(self.ids)
         self.hierarchy = _hierarchy_matrix(self.ids)
+        self.group, self.groups = _groups(self.ids)
+        # links between groups, and each group's share of the notes
+        self.group_links = sp.csr_matrix(self.groups.T @ self.links @ self.groups)
+        self.group_share = np.bincount(self.group, minlength=self.groups.shape[1]).astype(np.float32) / max(n, 1)
         self.indegree = np.asarray(self.links.sum(axis=0)).ravel().astype(np.float32)
         self.outdegree = np.asarray(self.links.sum(axis=1)).ravel().astype(np.float32)
         # out-links of each note that the target returns
@@ -113,7 +122,25 @@ class Signals:
             scores += weights.path * self.path_block(rows)
         if weights.hierarchy:
             scores += weights.hierarchy * self.hierarchy[rows].toarray()
+        if weights.rare_groups:
+            scores -= weights.rare_groups * self.rare_groups(rows, hide_out_links)
         return scores.astype(np.float32, copy=False)
+
+    def rare_groups(self, rows: slice | np.ndarray, hide_out_links: bool) -> np.ndarray:
+        """How far below expectation the row note's group links to each note's group (0 when not far).
+
+        The lift of a pair of groups is the share of the row group's links that go to the other group
+        over that group's share of the notes, smoothed towards 1 by ``GROUP_PRIOR_LINKS`` links. Only a
+        lift under ``RARE_LIFT`` counts, as log(lift / RARE_LIFT): a collection whose papers never link
+        to its essays says so, while ordinary variation between folders is left to the other evidence.
+        With ``hide_out_links`` the rows' own links are not counted."""
+        counts = self.group_links[self.group[rows]].toarray()
+        if hide_out_links:
+            counts -= (self.links[rows] @ self.groups).toarray()
+        share = np.maximum(self.group_share, 1e-6)
+        lift = (counts + GROUP_PRIOR_LINKS * share) / ((counts.sum(axis=1, keepdims=True) + GROUP_PRIOR_LINKS) * share)
+        shortfall = np.maximum(np.log(RARE_LIFT) - np.log(lift), 0.0).astype(np.float32)
+        return shortfall[:, self.group]
 
     def reciprocity(self, rows: slice | np.ndarray, hide_out_links: bool) -> np.ndarray:
         """How often a link is returned in this collection, P(a links to b | b links to a), one value per
@@ -322,6 +349,15 @@ def hierarchy_key(note_id: str) -> tuple[str, ...]:
     if len(parts) >= 2 and parts[-1] == parts[-2]:
         return tuple(parts[:-1])
     return tuple(parts)
+
+
+def _groups(ids: Sequence[str]) -> tuple[np.ndarray, sp.csr_matrix]:
+    """Each note's group, its first folder or Dendron name part ("" at the top), as indices and one-hot."""
+    tops = [note_id.replace(".", "/").split("/")[0].lower() if ("/" in note_id or "." in note_id) else "" for note_id in ids]
+    names = {name: i for i, name in enumerate(sorted(set(tops)))}
+    group = np.array([names[top] for top in tops], dtype=np.int64)
+    onehot = sp.csr_matrix((np.ones(len(ids), dtype=np.float32), (np.arange(len(ids)), group)), shape=(len(ids), max(len(names), 1)))
+    return group, onehot
 
 
 def _hierarchy_matrix(ids: Sequence[str]) -> sp.csr_matrix:
