@@ -55,10 +55,10 @@ def link_targets(collection: Collection) -> dict[str, list[str]]:
 def without_links(note: Note) -> Note:
     """The note as the query sees it: the shown text of its links removed from its text."""
     text = note.text
-    for raw in note.links:
-        for words in {raw.shown, raw.target, posixpath_stem(raw.target)}:
-            if words and len(words) > 1:
-                text = re.sub(r"(?<!\w)" + re.escape(words) + r"(?!\w)", " ", text, flags=re.I)
+    phrases = {words for raw in note.links for words in (raw.shown, raw.target, posixpath_stem(raw.target)) if words and len(words) > 1}
+    # longest first, in a fixed order: a short name removed first would leave pieces of a longer one
+    for words in sorted(phrases, key=lambda w: (-len(w), w)):
+        text = re.sub(r"(?<!\w)" + re.escape(words) + r"(?!\w)", " ", text, flags=re.I)
     return replace(note, text=" ".join(text.split()), links=())
 
 

@@ -117,3 +117,12 @@ def test_groups_that_never_link_are_pushed_down():
     # three links are too few to call any pair rare: the estimate is pulled towards "as expected"
     essay = signals.block(np.array([12]), only, hide_out_links=True)[0]
     assert (essay == 0).all()
+
+
+def test_hidden_link_text_is_removed_longest_first():
+    """A short link name removed before a longer one would leave half of the longer one in the query."""
+    from notegraph.model import Note, RawLink
+
+    links = (RawLink(target="Data", line=1, shown="data"), RawLink(target="Data Warehouse", line=1, shown="data warehouse"))
+    note = Note(id="q", path="q.md", title="Q", text="Load the data warehouse nightly; the data warehouse holds data.", links=links)
+    assert "warehouse" not in without_links(note).text.lower()
