@@ -113,15 +113,15 @@ def main(argv: list[str] | None = None) -> int:
             sampled = similarity.sampled_recall(x, scores)
             t4 = time.perf_counter()
             del index
-            add_all_s = float("nan")
+            add_all = f"{'-':>7}"
             if args.threads_cost:
                 similarity.build_index(x, threads=0)
-                add_all_s = time.perf_counter() - t4
+                add_all = f"{time.perf_counter() - t4:>7.2f}"
             exact_s, add_s, query_s, check_s = t1 - t0, t2 - t1, t3 - t2, t4 - t3
             fell_back = sampled < similarity.ANN_MIN_RECALL
             nearest_s = add_s + query_s + check_s + (exact_s if fell_back else 0.0)
             print(
-                f"{n:>7} {label:<9} {exact_s:>7.2f} {add_s:>7.2f} {add_all_s:>7.2f} {query_s:>7.2f} {check_s:>6.2f} "
+                f"{n:>7} {label:<9} {exact_s:>7.2f} {add_s:>7.2f} {add_all} {query_s:>7.2f} {check_s:>6.2f} "
                 f"{nearest_s:>8.2f} {nearest_s / exact_s:>6.2f} {recall(scores, exact_scores):>8.4f}  "
                 f"{'yes' if fell_back else 'no'} (sampled recall {sampled:.3f})"
             )
