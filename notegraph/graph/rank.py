@@ -92,39 +92,44 @@ class Signals:
         For `eval`, ``hide_out_links`` drops the rows' own outgoing links and ``query_*`` replace the
         rows' vectors and TF-IDF rows by those of their text with the link text removed."""
         q = query_vectors if query_vectors is not None else self.vectors[rows]
-        cos = q @ self.vectors.T
-        scores = weights.cosine * cos
+        cos = np.ascontiguousarray(q, dtype=np.float32) @ self.vectors.T
+        # One dense accumulator; sparse evidence is added where it is non-zero, never densified, so a
+        # block costs one or two (block x n) arrays however many signals there are.
+        scores = cos * np.float32(weights.cosine)
         lex = query_lexical if query_lexical is not None else self.lexical.tfidf[rows]
         if weights.lexical:
-            scores += weights.lexical * np.asarray((lex @ self.lexical.tfidf.T).todense(), dtype=np.float32)
+            _add(scores, lex @ self.lexical.tfidf.T, weights.lexical)
         if weights.bm25:
             bm = np.asarray((top_terms(lex, 40) @ self.lexical.bm25_docs.T).todense(), dtype=np.float32)
             scores += weights.bm25 * bm / np.maximum(bm.max(axis=1, keepdims=True), 1e-6)
         cap = weights.cap
         if weights.reciprocal:
             # the candidate links to the note: worth as much as links are returned in this collection
-            scores += weights.reciprocal * self.reciprocity(rows, hide_out_links) * self.links_t[rows].toarray()
+            back = sp.csr_matrix(self.links_t[rows].multiply(self.reciprocity(rows, hide_out_links)))
+            _add(scores, back, weights.reciprocal)
         if weights.cocited:
             # notes that link to both the row note and the candidate
-            co = (self.links_t[rows] @ self.links).toarray()
-            scores += weights.cocited * np.minimum(co, cap) / cap
+            _add(scores, self.links_t[rows] @ self.links, weights.cocited / cap, cap=cap)
         if weights.cociting and not hide_out_links:
-            co = (self.links[rows] @ self.links_t).toarray()
-            scores += weights.cociting * np.minimum(co, cap) / cap
+            _add(scores, self.links[rows] @ self.links_t, weights.cociting / cap, cap=cap)
         if weights.neighbour_links:
-            scores += weights.neighbour_links * self._neighbour_links(cos, rows, hide_out_links)
+            _add(scores, self._neighbour_links(cos, rows, hide_out_links), weights.neighbour_links)
+        del cos
         if weights.popularity:
-            indegree = np.broadcast_to(self.indegree, scores.shape).copy()
+            # a prior over candidates: one row vector, corrected where the rows' own hidden links count
+            norm = max(float(np.log1p(self.indegree.max(initial=0.0))), 1.0)
+            scores += (weights.popularity / norm) * np.log1p(self.indegree)
             if hide_out_links:
-                indegree -= self.links[rows].toarray()
-            scores += weights.popularity * np.log1p(indegree) / max(np.log1p(self.indegree.max(initial=0.0)), 1.0)
+                own = sp.csr_matrix(self.links[rows]).tocoo()
+                drop = np.log1p(self.indegree[own.col] - own.data) - np.log1p(self.indegree[own.col])
+                scores[own.row, own.col] += (weights.popularity / norm) * drop
         if weights.path:
             scores += weights.path * self.path_block(rows)
         if weights.hierarchy:
-            scores += weights.hierarchy * self.hierarchy[rows].toarray()
+            _add(scores, self.hierarchy[rows], weights.hierarchy)
         if weights.rare_groups:
             scores -= weights.rare_groups * self.rare_groups(rows, hide_out_links)
-        return scores.astype(np.float32, copy=False)
+        return scores
 
     def rare_groups(self, rows: slice | np.ndarray, hide_out_links: bool) -> np.ndarray:
         """How far below expectation the row note's group links to each note's group (0 when not far).
@@ -156,21 +161,22 @@ class Signals:
             rate = np.full(n_rows, returned / max(links, 1.0))
         return np.clip(rate, 0.0, 1.0)[:, None].astype(np.float32)
 
-    def _neighbour_links(self, cos: np.ndarray, rows: slice | np.ndarray, hide_out_links: bool, k: int = 10) -> np.ndarray:
+    def _neighbour_links(self, cos: np.ndarray, rows: slice | np.ndarray, hide_out_links: bool, k: int = 10) -> sp.csr_matrix:
         """Collaborative evidence: what the row note's nearest notes link to, weighted by their cosine."""
         n = cos.shape[1]
         kk = min(k, n - 1)
+        own = np.arange(n)[rows] if isinstance(rows, slice) else np.asarray(rows)
         if kk <= 0 or self.links.nnz == 0:
-            return np.zeros_like(cos)
-        sims = cos.copy()
-        own = np.arange(n)[rows] if isinstance(rows, slice) else rows
-        sims[np.arange(len(own)), own] = -np.inf
-        top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-        weights = np.clip(np.take_along_axis(sims, top, axis=1), 0.0, None)
-        mix = sp.csr_matrix((weights.ravel(), (np.repeat(np.arange(len(own)), kk), top.ravel())), shape=(len(own), n))
-        out = (mix @ self.links).toarray()
-        total = weights.sum(axis=1, keepdims=True)
-        return out / np.maximum(total, 1e-6)
+            return sp.csr_matrix((len(own), n), dtype=np.float32)
+        here = np.arange(len(own))
+        kept = cos[here, own].copy()
+        cos[here, own] = -np.inf  # a note is not its own neighbour (restored below: cos is the caller's)
+        top = np.argpartition(-cos, kk - 1, axis=1)[:, :kk]
+        weights = np.clip(np.take_along_axis(cos, top, axis=1), 0.0, None)
+        cos[here, own] = kept
+        total = np.maximum(weights.sum(axis=1, keepdims=True), 1e-6)
+        mix = sp.csr_matrix(((weights / total).ravel(), (np.repeat(here, kk), top.ravel())), shape=(len(own), n))
+        return sp.csr_matrix(mix @ self.links)
 
     def path_block(self, rows: slice | np.ndarray) -> np.ndarray:
         shared = (self.paths[rows] @ self.paths.T).toarray()
@@ -196,6 +202,9 @@ class Ranker:
         texts = [ranking_text(notes[i]) for i in self.ids]
         self.signals = Signals(self.ids, embeddings.vectors, texts, edges)
         self._tables: dict[str | None, tuple[np.ndarray, np.ndarray, list[str]]] = {}
+        pairs = self.signals.hierarchy.tocoo()
+        self._hierarchy_pairs = set(zip(pairs.row.tolist(), pairs.col.tolist(), strict=True))
+        self._excerpts: dict[tuple[str, int], str] = {}
         self._out: dict[str, frozenset[str]] = {}
         self._in: dict[str, frozenset[str]] = {}
 
@@ -223,7 +232,7 @@ class Ranker:
                 for _kind, cols, kk, col_of, idx, scores in plans:
                     if not kk:
                         continue
-                    block = full[:, cols]
+                    block = full if len(cols) == n else full[:, cols]
                     own = col_of[start:stop]  # a note is never related to itself
                     block[np.flatnonzero(own >= 0), own[own >= 0]] = -np.inf
                     local, scores[start:stop] = select_top(block, kk)
@@ -283,10 +292,10 @@ class Ranker:
         cociting = self._shared(note_id, other, out=False)
         if cociting:
             reasons.append(f"cited together by {cociting} note{'s' if cociting > 1 else ''}")
-        mine, theirs_key = hierarchy_key(note_id), hierarchy_key(other)
         ia, ib = self.index.get(note_id), self.index.get(other)
-        if ia is not None and ib is not None and self.signals.hierarchy[ia, ib]:
-            reasons.append("parent in the hierarchy" if len(theirs_key) < len(mine) else "child in the hierarchy")
+        if ia is not None and ib is not None and (ia, ib) in self._hierarchy_pairs:
+            parent = len(hierarchy_key(other)) < len(hierarchy_key(note_id))
+            reasons.append("parent in the hierarchy" if parent else "child in the hierarchy")
         cos = self.cosine(note_id, other)
         reasons.append(f"cosine {cos:.3f}")
         own, theirs = self.passages(note_id, other)
@@ -317,8 +326,33 @@ class Ranker:
         if a not in vecs or b not in vecs or len(vecs[a]) == 0 or len(vecs[b]) == 0:
             return "", ""
         sims = vecs[a] @ vecs[b].T
-        i, j = np.unravel_index(int(np.argmax(sims)), sims.shape)
-        return _excerpt(chunks[a][i]), _excerpt(chunks[b][j])
+        i, j = divmod(int(np.argmax(sims)), sims.shape[1])
+        return self._excerpt(chunks, a, i), self._excerpt(chunks, b, j)
+
+    def _excerpt(self, chunks: Any, note_id: str, i: int) -> str:
+        """A chunk's excerpt, cut once however many pairs it is the best passage of."""
+        found = self._excerpts.get((note_id, i))
+        if found is None:
+            found = self._excerpts[(note_id, i)] = _excerpt(chunks[note_id][i])
+        return found
+
+
+def _add(scores: np.ndarray, evidence: Any, weight: float, *, cap: float | None = None) -> None:
+    """scores += weight * evidence (capped at ``cap`` first). Sparse evidence is added where it is
+    non-zero; evidence that is mostly non-zero (TF-IDF products of notes sharing common words) is
+    densified, which is then faster than scattering."""
+    if evidence.nnz > scores.size // 8:
+        dense = evidence.toarray()
+        if cap is not None:
+            np.minimum(dense, cap, out=dense)
+        scores += np.float32(weight) * dense
+        return
+    coo = sp.coo_matrix(evidence)
+    coo.sum_duplicates()
+    data = coo.data.astype(np.float32, copy=False)
+    if cap is not None:
+        data = np.minimum(data, cap)
+    scores[coo.row, coo.col] += np.float32(weight) * data
 
 
 def _path_matrix(ids: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
