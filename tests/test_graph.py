@@ -15,6 +15,7 @@ from notegraph.embed import Embeddings
 from notegraph.graph import GraphSettings, build_graph
 from notegraph.graph.clusters import stable_ids
 from notegraph.graph.similarity import top_k
+from notegraph.parallel import cpus
 from notegraph.pipeline import load
 from notegraph.query import export
 
@@ -109,3 +110,15 @@ def test_export_formats(tmp_path: Path):
         path.write_text(export(result, fmt))
         g = reader(path)
         assert set(g.nodes) == set(c.notes) and g.number_of_edges() == result.graph.number_of_edges()
+
+
+def test_facts_from_forked_workers_equal_those_of_one_process(tmp_path: Path, monkeypatch):
+    import notegraph.graph.build as graph_build
+
+    c = load(load_settings(sample(tmp_path)))
+    settings = GraphSettings(similar_k=2, similar_threshold=0.1)
+    one = build_graph(c, vecs_for(c), settings).facts
+    monkeypatch.setattr(graph_build, "PARALLEL_MIN", 2)
+    assert graph_build.workers_for(len(c.notes), 2) >= 2 or cpus() == 1
+    forked = build_graph(c, vecs_for(c), settings).facts
+    assert list(forked) == list(one) and forked == one

@@ -13,6 +13,7 @@ import pytest
 from bs4 import BeautifulSoup, Tag
 
 from notegraph.model import Citation, Cluster, Collection, GraphResult, Neighbour, Note, NoteFacts, Related
+from notegraph.parallel import cpus
 from notegraph.parse import parse_note
 from notegraph.render import RenderReport, render_site
 from notegraph.render.jsdata import js_call, js_json
@@ -728,7 +729,7 @@ def test_pages_written_by_forked_workers_are_the_same_files(
     import notegraph.render.site as site_module
 
     monkeypatch.setattr(site_module, "PARALLEL_MIN", 2)
-    assert site_module.workers_for(len(collection.notes), 2) >= 2 or site_module.os.cpu_count() == 1
+    assert site_module.workers_for(len(collection.notes), 2) >= 2 or cpus() == 1
     parallel = tmp_path / "parallel"
     report = render_site(collection, graph, parallel, title="Why dialogue fails")
     assert _files(parallel) == _files(site)

@@ -15,7 +15,9 @@ from notegraph.graph.clusters import communities, label_clusters, load_previous,
 from notegraph.graph.rank import Ranker
 from notegraph.graph.similarity import nearest
 from notegraph.model import Citation, Cluster, Collection, GraphResult, Link, Neighbour, NoteFacts, Related
+from notegraph.parallel import fork_map, shard, workers_for
 
+PARALLEL_MIN = 2000  # notes below which computing facts in forked workers costs more than it saves
 RELATED_PAPERS = 8
 RELATED_CONCEPTS = 8
 
@@ -93,7 +95,16 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
     for link in collection.links:
         if link.status == "ok" and link.target is not None and link.target != link.source:
             incoming[link.target].append(link)
-    facts = {note_id: _facts(note_id, graph, undirected, collection, ranker, cluster_of, emb_index, settings, incoming[note_id]) for note_id in ids}
+    ranker.prepare()  # the ranking tables, computed once before any worker forks
+
+    def facts_of(shard_ids: list[str]) -> list[NoteFacts]:
+        return [_facts(note_id, graph, undirected, collection, ranker, cluster_of, emb_index, settings, incoming[note_id]) for note_id in shard_ids]
+
+    # each note's facts (with the evidence for every related item) are independent: on several cores
+    # they are computed in forked workers and sent back
+    shards = shard(ids, workers_for(len(ids), PARALLEL_MIN))
+    facts = {item.id: item for part in fork_map(facts_of, shards) for item in part}
+    facts = {note_id: facts[note_id] for note_id in ids}
     return GraphResult(graph=graph, facts=facts, clusters=tuple(clusters), model_id=embeddings.model_id, ranker=ranker)
 
 

@@ -208,6 +208,11 @@ class Ranker:
         self._out: dict[str, frozenset[str]] = {}
         self._in: dict[str, frozenset[str]] = {}
 
+    def prepare(self) -> None:
+        """Compute the ranking tables the site uses now, rather than on the first question."""
+        if self.precompute:
+            self._table(None)
+
     def _table(self, kind: str | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
         if kind not in self._tables:
             # one pass over the row blocks serves every kind the pages ask for (all, papers, concepts)
