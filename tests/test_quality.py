@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -126,3 +127,40 @@ def test_hidden_link_text_is_removed_longest_first():
     links = (RawLink(target="Data", line=1, shown="data"), RawLink(target="Data Warehouse", line=1, shown="data warehouse"))
     note = Note(id="q", path="q.md", title="Q", text="Load the data warehouse nightly; the data warehouse holds data.", links=links)
     assert "warehouse" not in without_links(note).text.lower()
+
+
+def test_hierarchy_counts_only_the_directions_this_collection_links():
+    """Folder notes link down to their notes, which never link back up: a child gets less for its parent
+    than a parent for its children (towards 0 and 2 as the pairs grow). A hidden link never vouches for
+    its direction."""
+    import numpy as np
+
+    ids = [f"{f}/{f}" for f in "ab"] + [f"{f}/n{i}" for f in "ab" for i in range(3)]
+    edges = [(f"{f}/{f}", f"{f}/n{i}") for f in "ab" for i in range(3)]
+    signals = Signals(ids, np.eye(len(ids), dtype=np.float32), ["x"] * len(ids), edges)
+    only = Weights(cosine=0, lexical=0, reciprocal=0, cocited=0, cociting=0, neighbour_links=0, popularity=0, path=0, hierarchy=1, rare_groups=0)
+    child = signals.block(np.array([ids.index("a/n0")]), only)[0]
+    parent = signals.block(np.array([ids.index("a/a")]), only)[0]
+    assert child[ids.index("a/a")] < 1.0 < parent[ids.index("a/n0")] and parent[ids.index("b/n0")] == 0.0
+    # hiding a/a's links leaves b/b's: still only downward
+    assert signals.block(np.array([ids.index("a/a")]), only, hide_out_links=True)[0][ids.index("a/n0")] > 1.0
+    # with b/b's links hidden too nothing is left to say which way links go: both directions count once
+    bare = Signals(ids, np.eye(len(ids), dtype=np.float32), ["x"] * len(ids), edges[:3])
+    assert bare.block(np.array([ids.index("a/a")]), only, hide_out_links=True)[0][ids.index("a/n0")] == 1.0
+
+
+def test_second_order_finds_what_the_best_candidates_link_to():
+    """q is close to a and b, which both link to t; t shares nothing with q. Only the second pass finds t,
+    and q's own (hidden) link to t plays no part in it."""
+    import numpy as np
+
+    ids = ["q", "a", "b", "t", "u"]
+    vectors = np.array([[1, 0, 0], [0.9, 0.436, 0], [0.9, 0, 0.436], [0, 0, 1], [0, 0, 1]], dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    edges = [("a", "t"), ("b", "t"), ("q", "t")]
+    signals = Signals(ids, vectors, ["x"] * 5, edges)
+    none = Weights(cosine=1, lexical=0, reciprocal=0, cocited=0, cociting=0, neighbour_links=0, popularity=0, path=0, hierarchy=0, rare_groups=0)
+    plain = signals.block(np.array([0]), none, hide_out_links=True)[0]
+    assert plain[3] == plain[4]
+    second = signals.block(np.array([0]), replace(none, second_order=1.0), hide_out_links=True)[0]
+    assert second[3] > second[4] and np.allclose(np.delete(second, 3), np.delete(plain, 3))

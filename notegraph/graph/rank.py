@@ -8,7 +8,9 @@ collections; see README "Related-note quality"): a weighted sum of
     often links are returned in this collection), notes that link to both (co-cited), targets both
     link to (co-citing), what the most similar notes link to,
   - the hierarchy: a folder note ("a/b/b.md", "a/index.md") and the notes of its folder, Dendron's
-    "a.b" and "a.b.c" (parent and child),
+    "a.b" and "a.b.c" (parent and child), each direction weighted by how often it is linked in this
+    collection (folder notes that list their notes, notes that never link back up),
+  - what the note's best first-pass candidates link to (a second pass over the fused score),
   - minus a penalty when the two notes' groups (first folder or Dendron name part) rarely link to each
     other in this collection (papers that never link to essays, say).
 Scores are computed for a block of rows at a time (dense block x n), so memory stays bounded.
@@ -30,6 +32,8 @@ from notegraph.model import Collection, Related
 
 POOL = 50  # candidates kept per note and kind
 GROUP_PRIOR_LINKS = 10.0  # pseudo-links that pull a group pair's measured lift towards 1
+HIERARCHY_PRIOR_PAIRS = 10.0  # pseudo-pairs that pull a hierarchy direction's link rate towards both directions'
+SEEDS = 5  # first-pass candidates whose links are second-order evidence
 RARE_LIFT = 0.25  # group pairs linked at under a quarter of the expected rate are penalised
 BLOCK = 512
 
@@ -43,14 +47,18 @@ class Weights:
     cociting: float = 0.15
     cap: float = 3.0  # graph counts saturate here
     path: float = 0.0  # shared folders / dotted hierarchy (Dendron) ancestors
-    neighbour_links: float = 1.0  # what the most similar notes link to
+    neighbour_links: float = 0.75  # what the most similar notes link to
     popularity: float = 0.15  # prior: notes that many notes link to
-    hierarchy: float = 0.6  # parent or child: a folder note and its folder's notes, Dendron's a.b and a.b.c
+    hierarchy: float = 0.6  # parent or child (a folder note and its folder's notes, Dendron's a.b and a.b.c),
+    # times how often that direction is linked over how often either is: 2 if only parents link children
     rare_groups: float = 0.6  # penalty (x log of the shortfall) when the two notes' groups rarely link
     bm25: float = 0.0  # BM25 of the note's 40 most distinctive terms, row-max scaled (a baseline in eval)
+    # What the note's SEEDS best candidates by the score above link to, weighted by that score. A second
+    # pass over the others, so 0 unless asked for: a Weights made of one signal (eval's baselines) has none.
+    second_order: float = 0.0
 
 
-DEFAULT_WEIGHTS = Weights()
+DEFAULT_WEIGHTS = Weights(second_order=0.5)
 
 
 class Signals:
@@ -69,6 +77,13 @@ class Signals:
         self.links_t = self.links.T.tocsr()
         self.paths, self.path_sizes = _path_matrix(self.ids)
         self.hierarchy = _hierarchy_matrix(self.ids)
+        # the hierarchy by direction (row parent -> column child, and back) and its pairs that are linked
+        depth = np.array([len(hierarchy_key(note_id)) for note_id in self.ids], dtype=np.int64)
+        pairs_h = self.hierarchy.tocoo()
+        down = depth[pairs_h.col] > depth[pairs_h.row]
+        self.hierarchy_dirs = tuple(
+            sp.csr_matrix((pairs_h.data[keep], (pairs_h.row[keep], pairs_h.col[keep])), shape=(n, n)) for keep in (down, ~down)
+        )
         self.group, self.groups = _groups(self.ids)
         # links between groups, and each group's share of the notes
         self.group_links = sp.csr_matrix(self.groups.T @ self.links @ self.groups)
@@ -126,10 +141,54 @@ class Signals:
         if weights.path:
             scores += weights.path * self.path_block(rows)
         if weights.hierarchy:
-            _add(scores, self.hierarchy[rows], weights.hierarchy)
+            for pairs, factor in zip(self.hierarchy_dirs, self.hierarchy_factors(rows, hide_out_links), strict=True):
+                _add(scores, sp.csr_matrix(pairs[rows].multiply(factor)), weights.hierarchy)
         if weights.rare_groups:
             scores -= weights.rare_groups * self.rare_groups(rows, hide_out_links)
+        if weights.second_order:
+            _add(scores, self._second_order(scores, rows), weights.second_order)
         return scores
+
+    def hierarchy_factors(self, rows: slice | np.ndarray, hide_out_links: bool) -> tuple[np.ndarray, np.ndarray]:
+        """How often a parent links to its child, and a child to its parent, over how often either does
+        (columns, one value per row; 1 and 1 when the hierarchy has no links). Each direction's rate is
+        pulled towards the pooled rate by ``HIERARCHY_PRIOR_PAIRS`` pairs; with ``hide_out_links`` the
+        rows' own links and pairs are left out, so a hidden link never vouches for its direction."""
+        n_rows = len(self.outdegree[rows])
+        counts = []
+        for pairs in self.hierarchy_dirs:
+            linked = pairs.multiply(self.links)
+            total_linked, total_pairs = np.full(n_rows, float(linked.sum())), np.full(n_rows, float(pairs.sum()))
+            if hide_out_links:
+                total_linked -= np.asarray(linked[rows].sum(axis=1)).ravel()
+                total_pairs -= np.asarray(pairs[rows].sum(axis=1)).ravel()
+            counts.append((total_linked, total_pairs))
+        pooled_linked = counts[0][0] + counts[1][0]
+        pooled = pooled_linked / np.maximum(counts[0][1] + counts[1][1], 1.0)
+        factors = []
+        for linked_n, pairs_n in counts:
+            rate = (linked_n + HIERARCHY_PRIOR_PAIRS * pooled) / (pairs_n + HIERARCHY_PRIOR_PAIRS)
+            factor = np.where(pooled_linked > 0, rate / np.maximum(pooled, 1e-9), 1.0)
+            factors.append(factor[:, None].astype(np.float32))
+        return factors[0], factors[1]
+
+    def _second_order(self, scores: np.ndarray, rows: slice | np.ndarray) -> sp.csr_matrix:
+        """What the rows' ``SEEDS`` best candidates so far link to, weighted by their (positive) scores.
+        The candidates are other notes, so a row's own links (hidden in eval) never enter."""
+        n = scores.shape[1]
+        own = np.arange(n)[rows] if isinstance(rows, slice) else np.asarray(rows)
+        kk = min(SEEDS, n - 1)
+        if kk <= 0 or self.links.nnz == 0:
+            return sp.csr_matrix((len(own), n), dtype=np.float32)
+        here = np.arange(len(own))
+        kept = scores[here, own].copy()
+        scores[here, own] = -np.inf  # a note is not its own candidate (restored below)
+        top, top_scores = select_top(scores, kk)
+        scores[here, own] = kept
+        weights = np.clip(top_scores, 0.0, None)
+        weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-6)
+        mix = sp.csr_matrix((weights.ravel(), (np.repeat(here, kk), top.ravel())), shape=(len(own), n))
+        return sp.csr_matrix(mix @ self.links)
 
     def rare_groups(self, rows: slice | np.ndarray, hide_out_links: bool) -> np.ndarray:
         """How far below expectation the row note's group links to each note's group (0 when not far).
@@ -204,6 +263,9 @@ class Ranker:
         self._tables: dict[str | None, tuple[np.ndarray, np.ndarray, list[str]]] = {}
         pairs = self.signals.hierarchy.tocoo()
         self._hierarchy_pairs = set(zip(pairs.row.tolist(), pairs.col.tolist(), strict=True))
+        down, up = self.signals.hierarchy_factors(np.zeros(1, dtype=np.int64), False) if self.ids else (np.ones((1, 1)),) * 2
+        self._hierarchy_linked = (float(down[0, 0]) > 0, float(up[0, 0]) > 0)  # (parent -> child, child -> parent)
+        self._seeds: dict[str, list[str]] = {}
         self._excerpts: dict[tuple[str, int], str] = {}
         self._out: dict[str, frozenset[str]] = {}
         self._in: dict[str, frozenset[str]] = {}
@@ -300,11 +362,25 @@ class Ranker:
         ia, ib = self.index.get(note_id), self.index.get(other)
         if ia is not None and ib is not None and (ia, ib) in self._hierarchy_pairs:
             parent = len(hierarchy_key(other)) < len(hierarchy_key(note_id))
-            reasons.append("parent in the hierarchy" if parent else "child in the hierarchy")
+            if self._hierarchy_linked[1 if parent else 0]:  # a direction this collection never links is no evidence
+                reasons.append("parent in the hierarchy" if parent else "child in the hierarchy")
+        if self.weights.second_order:
+            citing = sum(1 for seed in self._top(note_id) if seed != other and other in self._neighbours(seed, out=True))
+            if citing:
+                reasons.append(f"linked from {citing} of its top related note{'s' if citing > 1 else ''}")
         cos = self.cosine(note_id, other)
         reasons.append(f"cosine {cos:.3f}")
         own, theirs = self.passages(note_id, other)
         return Related(id=other, score=round(cos if score is None else score, 4), why=tuple(reasons), passage=theirs, own_passage=own)
+
+    def _top(self, note_id: str) -> list[str]:
+        """The note's ``SEEDS`` best related notes, computed once per note (second-order evidence)."""
+        found = self._seeds.get(note_id)
+        if found is None:
+            row = self.index[note_id]
+            candidates = self._table(None)[0][row] if self.precompute else self._row(row, None)[0]
+            found = self._seeds[note_id] = [self.ids[int(col)] for col in candidates[:SEEDS]]
+        return found
 
     def _neighbours(self, note_id: str, out: bool) -> frozenset[str]:
         """A note's cited (out) or citing (in) notes over explicit edges, computed once per note."""
