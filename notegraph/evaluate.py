@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -67,10 +67,8 @@ def posixpath_stem(target: str) -> str:
     return name[:-3] if name.lower().endswith(".md") else name
 
 
-_NONE = Weights(
-    cosine=0.0, lexical=0.0, reciprocal=0.0, cocited=0.0, cociting=0.0, path=0.0, neighbour_links=0.0, popularity=0.0,
-    hierarchy=0.0, rare_groups=0.0, bm25=0.0,
-)
+# every signal off (the cap is a parameter, not a signal): a baseline turns exactly one back on
+_NONE = Weights(**{f.name: 0.0 for f in fields(Weights) if f.name != "cap"})
 METHODS: dict[str, Weights] = {
     "tfidf": replace(_NONE, lexical=1.0),
     "bm25": replace(_NONE, bm25=1.0),

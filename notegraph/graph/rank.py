@@ -53,12 +53,12 @@ class Weights:
     # times how often that direction is linked over how often either is: 2 if only parents link children
     rare_groups: float = 0.6  # penalty (x log of the shortfall) when the two notes' groups rarely link
     bm25: float = 0.0  # BM25 of the note's 40 most distinctive terms, row-max scaled (a baseline in eval)
-    # What the note's SEEDS best candidates by the score above link to, weighted by that score. A second
-    # pass over the others, so 0 unless asked for: a Weights made of one signal (eval's baselines) has none.
-    second_order: float = 0.0
+    # what the note's SEEDS best candidates by the score above link to, weighted by that score (a second
+    # pass over the others; a Weights of one signal, like eval's baselines, zeroes it with the rest)
+    second_order: float = 0.5
 
 
-DEFAULT_WEIGHTS = Weights(second_order=0.5)
+DEFAULT_WEIGHTS = Weights()
 
 
 class Signals:
