@@ -159,7 +159,7 @@ def test_second_order_finds_what_the_best_candidates_link_to():
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     edges = [("a", "t"), ("b", "t"), ("q", "t")]
     signals = Signals(ids, vectors, ["x"] * 5, edges)
-    none = Weights(cosine=1, lexical=0, reciprocal=0, cocited=0, cociting=0, neighbour_links=0, popularity=0, path=0, hierarchy=0, rare_groups=0)
+    none = Weights(cosine=1, lexical=0, reciprocal=0, cocited=0, cociting=0, neighbour_links=0, popularity=0, path=0, hierarchy=0, rare_groups=0, second_order=0)
     plain = signals.block(np.array([0]), none, hide_out_links=True)[0]
     assert plain[3] == plain[4]
     second = signals.block(np.array([0]), replace(none, second_order=1.0), hide_out_links=True)[0]
