@@ -92,7 +92,7 @@ def _item(node: Mapping[str, Any], rank: int, note_id: str, score: float, why: l
 # stores each note's ranked lists (with their evidence), vectors and chunks in one SQLite file, valid
 # while the notes' files (size + mtime) and the settings/code key are those it was built from.
 
-INDEX_VERSION = "2"
+INDEX_VERSION = "3"
 
 
 def write_index(
@@ -112,7 +112,10 @@ def write_index(
         with conn:
             conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
             conn.execute("CREATE TABLE matrix (name TEXT PRIMARY KEY, data BLOB)")
-            conn.execute("CREATE TABLE notes (row INTEGER PRIMARY KEY, id TEXT UNIQUE, data TEXT, chunks TEXT, vectors BLOB)")
+            conn.execute(
+                "CREATE TABLE notes (row INTEGER PRIMARY KEY, id TEXT UNIQUE, title TEXT, kind TEXT, path TEXT,"
+                " aliases TEXT, related TEXT, chunks TEXT, vectors BLOB)"
+            )
             # a passage is stored once however many lists show it
             conn.execute("CREATE TABLE passages (id INTEGER PRIMARY KEY, text TEXT UNIQUE)")
             passages: dict[str, int] = {}
@@ -127,20 +130,26 @@ def write_index(
                 note = notes[note_id]
                 facts = graph.facts.get(note_id)
                 ranked = {"": facts.related, "paper": facts.related_papers} if facts else {}
-                data = {
-                    "title": note.title,
-                    "kind": note.kind,
-                    "path": note.path,
-                    "aliases": list(note.aliases),
-                    "related": {
-                        kind: [[r.id, r.score, list(r.why), passages.setdefault(r.passage, len(passages))] for r in items]
-                        for kind, items in ranked.items()
-                    },
+                related = {
+                    kind: [[r.id, r.score, list(r.why), passages.setdefault(r.passage, len(passages))] for r in items]
+                    for kind, items in ranked.items()
                 }
                 # half precision is plenty for picking a note's best passage for a text query
                 chunk_vectors = np.ascontiguousarray(embeddings.chunk_vectors.get(note_id, np.zeros((0, 0))), dtype="<f2")
-                rows.append((row, note_id, json.dumps(data, ensure_ascii=False), json.dumps(embeddings.chunks.get(note_id, []), ensure_ascii=False), chunk_vectors.tobytes()))
-            conn.executemany("INSERT INTO notes VALUES (?, ?, ?, ?, ?)", rows)
+                rows.append(
+                    (
+                        row,
+                        note_id,
+                        note.title,
+                        note.kind,
+                        note.path,
+                        json.dumps(list(note.aliases), ensure_ascii=False),
+                        json.dumps(related, ensure_ascii=False),
+                        json.dumps(embeddings.chunks.get(note_id, []), ensure_ascii=False),
+                        chunk_vectors.tobytes(),
+                    )
+                )
+            conn.executemany("INSERT INTO notes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             conn.executemany("INSERT INTO passages VALUES (?, ?)", [(i, text) for text, i in passages.items()])
     finally:
         conn.close()
@@ -180,10 +189,9 @@ class QueryIndex:
     def notes(self) -> dict[str, Note]:
         """Every note, with only what finding one by name needs (id, path, title, kind, aliases)."""
         out = {}
-        for note_id, data in self.conn.execute("SELECT id, data FROM notes ORDER BY row"):
-            info = json.loads(data)
-            self._meta[note_id] = info
-            out[note_id] = Note(id=note_id, path=info["path"], title=info["title"], kind=info["kind"], aliases=tuple(info["aliases"]))
+        for note_id, title, kind, path, aliases in self.conn.execute("SELECT id, title, kind, path, aliases FROM notes ORDER BY row"):
+            self._meta[note_id] = {"title": title, "kind": kind, "path": path}
+            out[note_id] = Note(id=note_id, path=path, title=title, kind=kind, aliases=tuple(json.loads(aliases)))
         return out
 
     def related(self, note_id: str, k: int, kind: str | None) -> list[dict[str, Any]] | None:
@@ -191,7 +199,8 @@ class QueryIndex:
         key = kind or ""
         if key not in self.lists or k > self.lists[key]:
             return None
-        items = self._info(note_id)["related"].get(key, [])[:k]
+        found = self.conn.execute("SELECT related FROM notes WHERE id = ?", (note_id,)).fetchone()
+        items = json.loads(found[0]).get(key, [])[:k] if found else []
         wanted = sorted({item[3] for item in items})
         marks = ",".join("?" * len(wanted))
         texts = dict(self.conn.execute(f"SELECT id, text FROM passages WHERE id IN ({marks})", wanted)) if wanted else {}
@@ -202,9 +211,9 @@ class QueryIndex:
 
     def related_to_text(self, vector: np.ndarray, k: int, kind: str | None) -> list[dict[str, Any]]:
         ids, kinds = [], []
-        for note_id, data in self.conn.execute("SELECT id, data FROM notes ORDER BY row"):
+        for note_id, note_kind in self.conn.execute("SELECT id, kind FROM notes ORDER BY row"):
             ids.append(note_id)
-            kinds.append(self._info(note_id, data)["kind"])
+            kinds.append(note_kind)
         (blob,) = self.conn.execute("SELECT data FROM matrix WHERE name = 'vectors'").fetchone()
         vectors = np.frombuffer(blob, dtype="<f4").reshape(len(ids), self.dim)
         out = []
@@ -215,12 +224,11 @@ class QueryIndex:
             out.append(_item(self._info(ids[row]), rank, ids[row], score, ["similar text"], passage))
         return out
 
-    def _info(self, note_id: str, data: str | None = None) -> dict[str, Any]:
+    def _info(self, note_id: str) -> dict[str, Any]:
         info = self._meta.get(note_id)
         if info is None:
-            if data is None:
-                (data,) = self.conn.execute("SELECT data FROM notes WHERE id = ?", (note_id,)).fetchone()
-            info = self._meta[note_id] = json.loads(data)
+            title, kind, path = self.conn.execute("SELECT title, kind, path FROM notes WHERE id = ?", (note_id,)).fetchone()
+            info = self._meta[note_id] = {"title": title, "kind": kind, "path": path}
         return info
 
 
