@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -27,8 +28,13 @@ def cpus() -> int:
 
 
 def workers_for(items: int, min_items: int) -> int:
-    """How many workers ``items`` pieces of work are worth: 1 below ``min_items`` or without fork."""
+    """How many workers ``items`` pieces of work are worth: 1 below ``min_items``, without fork, or
+    outside the main thread (``serve`` rebuilds in its watcher thread, beside its server thread: a
+    forked child gets only the forking thread, and a lock another thread held at that moment would
+    never be released in it; the main thread forks only while the others are waiting)."""
     if items < min_items or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    if threading.current_thread() is not threading.main_thread():
         return 1
     return max(1, min(cpus(), MAX_WORKERS, items // max(1, min_items // 2)))
 

@@ -26,6 +26,7 @@ Factory = Callable[[], Any]
 
 RELOAD_PATH = "/__notegraph/reload.js"
 VERSION_PATH = "/__notegraph/version"
+WATCH_READY_MS = 300  # the watcher reports that it runs after this long without a change
 RELOAD_TAG = f'<script src="{RELOAD_PATH}"></script>'
 MANIFEST = ".notegraph-manifest.json"
 
@@ -224,6 +225,8 @@ class LiveSite:
         self._version = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._watching = threading.Event()  # set once the watcher has been running for a moment
+        self._baseline: dict[str, list[int]] = {}
         self._server: _Server | None = None
         self._threads: list[threading.Thread] = []
         self._shown: set[Diagnostic] = set()
@@ -321,6 +324,7 @@ class LiveSite:
         """Listen, build, then serve and watch in background threads. Raises NotegraphError when the port
         is taken, or when the first build fails and there is no earlier site to serve."""
         self._server = self._bind()
+        self._baseline = self._stamps()  # before the first build: a change during it is caught up below
         try:
             if not self.rebuild() and not (self.out / "index.html").is_file():
                 raise NotegraphError(f"the first build failed and {self.out} holds no site to serve")
@@ -335,6 +339,22 @@ class LiveSite:
         ]
         for thread in self._threads:
             thread.start()
+        # an edit saved before the watcher runs would go unseen: start returns once it runs, and the
+        # watcher then compares the notes with how they were before the first build
+        self._watching.wait(timeout=10)
+
+    def _stamps(self) -> dict[str, list[int]]:
+        """Size and mtime of every note file and of the settings file."""
+        from notegraph.config import CONFIG_NAME
+        from notegraph.parse.collection import file_stamps
+
+        settings = self._settings()
+        stamps = file_stamps(self.notes_dir, settings.exclude, (self.out,))
+        config = self.notes_dir / CONFIG_NAME
+        if config.is_file():
+            st = config.stat()
+            stamps[CONFIG_NAME] = [st.st_size, st.st_mtime_ns]
+        return stamps
 
     def _bind(self) -> _Server:
         cls = _Server6 if ":" in self.host else _Server
@@ -358,9 +378,19 @@ class LiveSite:
                 step=self.step_ms,
                 stop_event=self._stop,
                 raise_interrupt=False,
+                rust_timeout=WATCH_READY_MS,
+                yield_on_timeout=True,  # an empty set after WATCH_READY_MS: the watcher is running
             ):
                 if self._stop.is_set():
                     break
+                if not self._watching.is_set():
+                    self._watching.set()
+                    if not changes and self._stamps() != self._baseline:
+                        self.echo("changed while starting; rebuilding", False)
+                        self.rebuild()
+                        continue
+                if not changes:
+                    continue
                 names = sorted({_relative(self.notes_dir, path) for _, path in changes})
                 shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
                 self.echo(f"changed: {shown}; rebuilding", False)

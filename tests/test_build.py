@@ -229,3 +229,18 @@ def test_missing_model_is_one_clear_line(tmp_path: Path):
     result = CliRunner().invoke(main, ["build", str(root), "--out", str(tmp_path / "site"), "--model", str(tmp_path / "no-such-model")])
     assert result.exit_code == 1
     assert "Traceback" not in result.output and "no-such-model" in result.output
+
+
+def test_no_forking_outside_the_main_thread():
+    import threading
+
+    from notegraph.parallel import cpus, workers_for
+
+    if cpus() < 2:
+        pytest.skip("one core: never forks")
+    assert workers_for(10_000, 10) >= 2
+    seen: list[int] = []
+    other = threading.Thread(target=lambda: seen.append(workers_for(10_000, 10)))  # as serve's rebuilds run
+    other.start()
+    other.join()
+    assert seen == [1]

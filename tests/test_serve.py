@@ -403,3 +403,29 @@ def test_note_page_builds_a_missing_or_stale_site(settings: Settings, notes: Pat
     assert site_is_stale(settings)
     page = note_page(settings, "alpha", FakeFactory())
     assert page.built is not None and "Newer version" in page.path.read_text(encoding="utf-8")
+
+
+def test_an_edit_saved_while_serve_starts_is_not_lost(settings: Settings, notes: Path, messages: Messages) -> None:
+    """The watcher starts after the first build; a save in between is found by comparing the notes with
+    how they were before that build, and start() returns only once the watcher runs."""
+
+    class SavedDuringStart(LiveSite):
+        first = True
+
+        def rebuild(self) -> bool:
+            built = super().rebuild()
+            if self.first:
+                self.first = False
+                (notes / "alpha.md").write_text(ALPHA.replace("First version", "Saved while starting"), encoding="utf-8")
+            return built
+
+    site = SavedDuringStart(settings, port=0, factory=FakeFactory(), echo=messages, debounce_ms=400, step_ms=50)
+    site.start()
+    try:
+        wait_for(lambda: b"Saved while starting" in fetch(site, "/notes/alpha.html")[2], "the page to show the saved text")
+        assert "changed while starting; rebuilding" in messages.text()
+        before = version(site)
+        (notes / "beta.md").write_text(BETA.replace("repair", "mending"), encoding="utf-8")  # right after start()
+        wait_for(lambda: version(site) > before, "the version to change after an edit")
+    finally:
+        site.stop()
