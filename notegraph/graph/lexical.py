@@ -14,15 +14,33 @@ _TOKEN_RE = re.compile(r"[^\W_][\w'-]*", re.UNICODE)
 
 
 def tokens(text: str) -> list[str]:
+    """The terms of ``text`` in order: lower-cased words, stopwords and numbers dropped, plurals folded."""
+    terms = _TERMS
+    if len(terms) > _TERMS_MAX:
+        terms.clear()
     out = []
     for word in _TOKEN_RE.findall(text.lower()):
-        word = word.strip("'-")
-        if len(word) < 2 or word in STOPWORDS or word.isdigit():
-            continue
-        if len(word) > 4 and word.endswith("s") and not word.endswith("ss"):
-            word = word[:-1]  # a crude plural fold: "models" and "model" are one term
-        out.append(word)
+        term = terms.get(word)
+        if term is None:
+            term = terms[word] = _term(word)
+        if term:
+            out.append(term)
     return out
+
+
+def _term(word: str) -> str:
+    """A word's term, or "" when it is not one."""
+    word = word.strip("'-")
+    if len(word) < 2 or word in STOPWORDS or word.isdigit():
+        return ""
+    if len(word) > 4 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]  # a crude plural fold: "models" and "model" are one term
+    return word
+
+
+# each distinct word is normalised once (a collection repeats its vocabulary thousands of times)
+_TERMS: dict[str, str] = {}
+_TERMS_MAX = 500_000
 
 
 class Lexical:
