@@ -33,6 +33,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def stamp(path: Path) -> list[int]:
+    """A file's size and mtime (not following a symlink): what tells that it changed, without reading it."""
+    st = os.lstat(path)
+    return [st.st_size, st.st_mtime_ns]
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 

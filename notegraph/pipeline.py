@@ -300,7 +300,8 @@ def build(
             fail_if_strict(CheckReport(collection), settings.strict)
             key = settings_key(settings, getattr(factory, "model_id", None))
             fingerprint = build_fingerprint(key, parse_cache.digest())
-            pages = _unchanged_site(settings, fingerprint, key, parse_cache.stamps())
+            note_stamps = parse_cache.stamps()
+            pages = _unchanged_site(settings, fingerprint, key, note_stamps)
         if pages is not None:
             return BuildReport(out, len(collection.notes), 0, pages, 0, collection.diagnostics, ())
         with timer("embed"):
@@ -321,7 +322,7 @@ def build(
             with timer("write"):
                 _forget_site(settings)
                 swap_in(staged, out)
-                _write_query_index(settings, key, parse_cache.stamps(), collection, graph, embeddings)
+                _write_query_index(settings, key, note_stamps, collection, graph, embeddings)
                 _remember_site(settings, fingerprint, report)
         except OSError as exc:
             discard(staged)
@@ -352,8 +353,8 @@ LAST_BUILD = "last-build.json"
 def _unchanged_site(settings: Settings, fingerprint: str, key: str, stamps: dict[str, list[int]]) -> int | None:
     """The page count of the published site if it was built from this fingerprint and is untouched."""
     import json
-    import os
 
+    from notegraph.fsutil import stamp
     from notegraph.query import QueryIndex
 
     index = QueryIndex.open(settings.state_dir / QUERY_INDEX, key, stamps)
@@ -364,10 +365,8 @@ def _unchanged_site(settings: Settings, fingerprint: str, key: str, stamps: dict
         data = json.loads((settings.state_dir / LAST_BUILD).read_text(encoding="utf-8"))
         if data["fingerprint"] != fingerprint or data["out"] != str(settings.out.resolve()):
             return None
-        for path, stamp in data["stamps"].items():
-            st = os.lstat(settings.out / path)
-            if [st.st_size, st.st_mtime_ns] != stamp:
-                return None
+        if any(stamp(settings.out / path) != recorded for path, recorded in data["stamps"].items()):
+            return None
         return int(data["pages"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
@@ -379,15 +378,11 @@ def _forget_site(settings: Settings) -> None:
 
 def _remember_site(settings: Settings, fingerprint: str, report: Any) -> None:
     import json
-    import os
 
-    from notegraph.fsutil import atomic_write_text
+    from notegraph.fsutil import atomic_write_text, stamp
 
     try:
-        stamps = {}
-        for path in report.paths:
-            st = os.lstat(settings.out / path)
-            stamps[path] = [st.st_size, st.st_mtime_ns]
+        stamps = {path: stamp(settings.out / path) for path in report.paths}
         pages = report.pages_written + report.pages_reused
         data = {"fingerprint": fingerprint, "out": str(settings.out.resolve()), "pages": pages, "stamps": stamps}
         atomic_write_text(settings.state_dir / LAST_BUILD, json.dumps(data, sort_keys=True))
