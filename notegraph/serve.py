@@ -344,16 +344,16 @@ class LiveSite:
         self._watching.wait(timeout=10)
 
     def _stamps(self) -> dict[str, list[int]]:
-        """Size and mtime of every note file and of the settings file."""
+        """Size and mtime of every note file and of the settings file. Read without the settings (their
+        exclude patterns only narrow this), so a settings file saved broken cannot stop the watcher."""
         from notegraph.config import CONFIG_NAME
+        from notegraph.fsutil import stamp
         from notegraph.parse.collection import file_stamps
 
-        settings = self._settings()
-        stamps = file_stamps(self.notes_dir, settings.exclude, (self.out,))
+        stamps = file_stamps(self.notes_dir, (), (self.out,))
         config = self.notes_dir / CONFIG_NAME
         if config.is_file():
-            st = config.stat()
-            stamps[CONFIG_NAME] = [st.st_size, st.st_mtime_ns]
+            stamps[CONFIG_NAME] = stamp(config)
         return stamps
 
     def _bind(self) -> _Server:

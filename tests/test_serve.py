@@ -429,3 +429,30 @@ def test_an_edit_saved_while_serve_starts_is_not_lost(settings: Settings, notes:
         wait_for(lambda: version(site) > before, "the version to change after an edit")
     finally:
         site.stop()
+
+
+def test_settings_saved_broken_while_serve_starts_do_not_stop_the_watcher(settings: Settings, notes: Path, messages: Messages) -> None:
+    class BrokenDuringStart(LiveSite):
+        first = True
+
+        def rebuild(self) -> bool:
+            built = super().rebuild()
+            if self.first:
+                self.first = False
+                (notes / "notegraph.toml").write_text("title = [unclosed\n", encoding="utf-8")
+            return built
+
+    def reload() -> Settings:  # as `notegraph serve` does: the settings file is read for every build
+        return load_settings(notes, out=settings.out, quiet=True)
+
+    site = BrokenDuringStart(reload, port=0, factory=FakeFactory(), echo=messages, debounce_ms=400, step_ms=50)
+    site.start()
+    try:
+        wait_for(lambda: "changed while starting; rebuilding" in messages.text(), "the catch-up rebuild")
+        (notes / "notegraph.toml").unlink()
+        before = version(site)
+        (notes / "alpha.md").write_text(ALPHA.replace("First version", "Still watched"), encoding="utf-8")
+        wait_for(lambda: version(site) > before, "the version to change after an edit")
+        assert "watching for changes stopped" not in messages.text()
+    finally:
+        site.stop()
