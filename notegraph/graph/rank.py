@@ -367,7 +367,7 @@ class Ranker:
         if self.weights.second_order:
             citing = sum(1 for seed in self._top(note_id) if seed != other and other in self._neighbours(seed, out=True))
             if citing:
-                reasons.append(f"linked from {citing} of its top related note{'s' if citing > 1 else ''}")
+                reasons.append(f"linked from {citing} of its top related notes")
         cos = self.cosine(note_id, other)
         reasons.append(f"cosine {cos:.3f}")
         own, theirs = self.passages(note_id, other)
