@@ -405,21 +405,30 @@ def test_note_page_builds_a_missing_or_stale_site(settings: Settings, notes: Pat
     assert page.built is not None and "Newer version" in page.path.read_text(encoding="utf-8")
 
 
-def test_an_edit_saved_while_serve_starts_is_not_lost(settings: Settings, notes: Path, messages: Messages) -> None:
-    """The watcher starts after the first build; a save in between is found by comparing the notes with
-    how they were before that build, and start() returns only once the watcher runs."""
+def saving_after_first_build(save: Callable[[], Any]) -> type[LiveSite]:
+    """A LiveSite that saves a file right after its first build, before its watcher runs."""
 
-    class SavedDuringStart(LiveSite):
+    class SavesDuringStart(LiveSite):
         first = True
 
         def rebuild(self) -> bool:
             built = super().rebuild()
             if self.first:
                 self.first = False
-                (notes / "alpha.md").write_text(ALPHA.replace("First version", "Saved while starting"), encoding="utf-8")
+                save()
             return built
 
-    site = SavedDuringStart(settings, port=0, factory=FakeFactory(), echo=messages, debounce_ms=400, step_ms=50)
+    return SavesDuringStart
+
+
+def test_an_edit_saved_while_serve_starts_is_not_lost(settings: Settings, notes: Path, messages: Messages) -> None:
+    """The watcher starts after the first build; a save in between is found by comparing the notes with
+    how they were before that build, and start() returns only once the watcher runs."""
+
+    def save() -> None:
+        (notes / "alpha.md").write_text(ALPHA.replace("First version", "Saved while starting"), encoding="utf-8")
+
+    site = saving_after_first_build(save)(settings, port=0, factory=FakeFactory(), echo=messages, debounce_ms=400, step_ms=50)
     site.start()
     try:
         wait_for(lambda: b"Saved while starting" in fetch(site, "/notes/alpha.html")[2], "the page to show the saved text")
@@ -432,20 +441,13 @@ def test_an_edit_saved_while_serve_starts_is_not_lost(settings: Settings, notes:
 
 
 def test_settings_saved_broken_while_serve_starts_do_not_stop_the_watcher(settings: Settings, notes: Path, messages: Messages) -> None:
-    class BrokenDuringStart(LiveSite):
-        first = True
-
-        def rebuild(self) -> bool:
-            built = super().rebuild()
-            if self.first:
-                self.first = False
-                (notes / "notegraph.toml").write_text("title = [unclosed\n", encoding="utf-8")
-            return built
-
     def reload() -> Settings:  # as `notegraph serve` does: the settings file is read for every build
         return load_settings(notes, out=settings.out, quiet=True)
 
-    site = BrokenDuringStart(reload, port=0, factory=FakeFactory(), echo=messages, debounce_ms=400, step_ms=50)
+    def break_settings() -> None:
+        (notes / "notegraph.toml").write_text("title = [unclosed\n", encoding="utf-8")
+
+    site = saving_after_first_build(break_settings)(reload, port=0, factory=FakeFactory(), echo=messages, debounce_ms=400, step_ms=50)
     site.start()
     try:
         wait_for(lambda: "changed while starting; rebuilding" in messages.text(), "the catch-up rebuild")
