@@ -122,3 +122,19 @@ def test_facts_from_forked_workers_equal_those_of_one_process(tmp_path: Path, mo
     assert graph_build.workers_for(len(c.notes), 2) >= 2 or cpus() == 1
     forked = build_graph(c, vecs_for(c), settings).facts
     assert list(forked) == list(one) and forked == one
+
+
+def test_ranking_tables_from_forked_workers_equal_those_of_one_process(tmp_path: Path, monkeypatch):
+    import notegraph.graph.rank as rank
+
+    c = load(load_settings(sample(tmp_path)))
+    settings = GraphSettings(similar_k=2, similar_threshold=0.1, full=True)
+    monkeypatch.setattr(rank, "BLOCK", 2)  # several row blocks, even in a small collection
+    one = build_graph(c, vecs_for(c), settings).ranker
+    monkeypatch.setattr(rank, "PARALLEL_MIN", 2)
+    assert rank.workers_for(len(c.notes), 2) >= 2 or cpus() == 1
+    forked = build_graph(c, vecs_for(c), settings).ranker
+    for kind in (None, "paper", "concept"):
+        (idx_one, scores_one, _), (idx_forked, scores_forked, _) = one._table(kind), forked._table(kind)
+        assert idx_one.shape[0] == len(c.notes)
+        assert np.array_equal(idx_one, idx_forked) and np.array_equal(scores_one, scores_forked)

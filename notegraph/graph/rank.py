@@ -18,7 +18,8 @@ Scores are computed for a block of rows at a time (dense block x n), so memory s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ import scipy.sparse as sp
 from notegraph.graph.lexical import Lexical, top_terms
 from notegraph.graph.similarity import select_top
 from notegraph.model import Collection, Related
+from notegraph.parallel import fork_map, shard, workers_for
 
 POOL = 50  # candidates kept per note and kind
 GROUP_PRIOR_LINKS = 10.0  # pseudo-links that pull a group pair's measured lift towards 1
@@ -36,6 +38,8 @@ HIERARCHY_PRIOR_PAIRS = 10.0  # pseudo-pairs that pull a hierarchy direction's l
 SEEDS = 5  # first-pass candidates whose links are second-order evidence
 RARE_LIFT = 0.25  # group pairs linked at under a quarter of the expected rate are penalised
 BLOCK = 512
+PARALLEL_MIN = 2000  # notes below which scoring row blocks in forked workers costs more than it saves
+_LINKED, _SOURCE, _SIMILAR = 1, 2, 4  # how two notes are joined in the graph (see Ranker._relations)
 
 
 @dataclass(frozen=True)
@@ -269,11 +273,15 @@ class Ranker:
         self._excerpts: dict[tuple[str, int], str] = {}
         self._out: dict[str, frozenset[str]] = {}
         self._in: dict[str, frozenset[str]] = {}
+        self._pairs: dict[tuple[str, str], int] | None = None
+        # a note's related, paper and concept lists share many items: each is explained once
+        self._explained: dict[tuple[str, str, float | None, tuple[str, ...]], Related] = {}
 
     def prepare(self) -> None:
         """Compute the ranking tables the site uses now, rather than on the first question."""
         if self.precompute:
             self._table(None)
+            self._relations()
 
     def _table(self, kind: str | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
         if kind not in self._tables:
@@ -288,23 +296,40 @@ class Ranker:
         plans = []
         for kind in kinds:
             cols = np.array([i for i, note_id in enumerate(self.ids) if kind is None or notes[note_id].kind == kind], dtype=np.int64)
-            kk = min(POOL, len(cols))
             col_of = np.full(n, -1, dtype=np.int64)
             col_of[cols] = np.arange(len(cols))
-            plans.append((kind, cols, kk, col_of, np.zeros((n, kk), dtype=np.int64), np.zeros((n, kk), dtype=np.float32)))
-        if n:
-            for start in range(0, n, BLOCK):
-                stop = min(start + BLOCK, n)
-                full = self.signals.block(slice(start, stop), self.weights)
-                for _kind, cols, kk, col_of, idx, scores in plans:
-                    if not kk:
-                        continue
-                    block = full if len(cols) == n else full[:, cols]
-                    own = col_of[start:stop]  # a note is never related to itself
-                    block[np.flatnonzero(own >= 0), own[own >= 0]] = -np.inf
-                    local, scores[start:stop] = select_top(block, kk)
-                    idx[start:stop] = cols[local]
-        return {kind: (idx, scores, self.ids) for kind, _cols, _kk, _col_of, idx, scores in plans}
+            plans.append((cols, min(POOL, len(cols)), col_of))
+        tables = [(np.zeros((n, kk), dtype=np.int64), np.zeros((n, kk), dtype=np.float32)) for _cols, kk, _col_of in plans]
+
+        # row blocks are independent: on several cores they are scored in forked workers, and each
+        # row's candidates are the same however the blocks are shared out
+        shards = shard(list(range(0, n, BLOCK)), workers_for(n, PARALLEL_MIN))
+
+        def score_blocks(starts: list[int]) -> list[tuple[int, list[tuple[np.ndarray, np.ndarray]]]]:
+            with _one_blas_thread(len(shards) > 1):
+                return [(start, self._block_tops(start, min(start + BLOCK, n), plans)) for start in starts]
+
+        for part in fork_map(score_blocks, shards):
+            for start, tops in part:
+                for (idx, scores), (block_idx, block_scores) in zip(tables, tops, strict=True):
+                    idx[start : start + len(block_idx)], scores[start : start + len(block_idx)] = block_idx, block_scores
+        return {kind: (idx, scores, self.ids) for kind, (idx, scores) in zip(kinds, tables, strict=True)}
+
+    def _block_tops(self, start: int, stop: int, plans: list[tuple[np.ndarray, int, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each row's best ``POOL`` candidates of each kind (as note indices), for rows ``start:stop``."""
+        n = len(self.ids)
+        full = self.signals.block(slice(start, stop), self.weights)
+        tops = []
+        for cols, kk, col_of in plans:
+            if not kk:
+                tops.append((np.zeros((stop - start, 0), dtype=np.int64), np.zeros((stop - start, 0), dtype=np.float32)))
+                continue
+            block = full if len(cols) == n else full[:, cols]
+            own = col_of[start:stop]  # a note is never related to itself
+            block[np.flatnonzero(own >= 0), own[own >= 0]] = -np.inf
+            local, top_scores = select_top(block, kk)
+            tops.append((cols[local], top_scores))
+        return tops
 
     def _row(self, row: int, kind: str | None) -> tuple[np.ndarray, np.ndarray]:
         """One note's candidates, scored on demand (a query, not a build)."""
@@ -346,13 +371,18 @@ class Ranker:
 
     def explain(self, note_id: str, other: str, *, score: float | None = None, why: tuple[str, ...] = ()) -> Related:
         """Evidence a reader can check: graph relations, shared sources, cosine, best-matching passages."""
+        key = (note_id, other, score, why)
+        found = self._explained.get(key)
+        if found is None:
+            found = self._explained[key] = self._explain(note_id, other, score, why)
+        return found
+
+    def _explain(self, note_id: str, other: str, score: float | None, why: tuple[str, ...]) -> Related:
         reasons = list(why)
-        g = self.graph
-        for kind, label in (("link", "link"), ("source", "cited source")):
-            if (g.has_edge(note_id, other, key=kind) or g.has_edge(other, note_id, key=kind)) and label not in reasons:
+        relation = self._relations().get((note_id, other) if note_id <= other else (other, note_id), 0)
+        for bit, label in ((_LINKED, "link"), (_SOURCE, "cited source"), (_SIMILAR, "similar")):
+            if relation & bit and label not in reasons:
                 reasons.append(label)
-        if (g.has_edge(note_id, other, key="similar") or g.has_edge(other, note_id, key="similar")) and "similar" not in reasons:
-            reasons.append("similar")
         shared = self._shared(note_id, other, out=True)
         if shared:
             reasons.append(f"both cite {shared} note{'s' if shared > 1 else ''}")
@@ -372,6 +402,20 @@ class Ranker:
         reasons.append(f"cosine {cos:.3f}")
         own, theirs = self.passages(note_id, other)
         return Related(id=other, score=round(cos if score is None else score, 4), why=tuple(reasons), passage=theirs, own_passage=own)
+
+    def _relations(self) -> dict[tuple[str, str], int]:
+        """Which explicit and similar edges join each pair of notes (in either direction), as bits keyed
+        by the pair in sorted order: every explanation looks its pair up, so it is built once."""
+        if self._pairs is None:
+            pairs: dict[tuple[str, str], int] = {}
+            bits = {"link": _LINKED, "source": _SOURCE, "similar": _SIMILAR}
+            for u, v, kind in self.graph.edges(keys=True):
+                bit = bits.get(kind, 0)
+                if bit:
+                    pair = (u, v) if u <= v else (v, u)
+                    pairs[pair] = pairs.get(pair, 0) | bit
+            self._pairs = pairs
+        return self._pairs
 
     def _top(self, note_id: str) -> list[str]:
         """The note's ``SEEDS`` best related notes, computed once per note (second-order evidence)."""
@@ -399,7 +443,8 @@ class Ranker:
 
     def _shared(self, a: str, b: str, *, out: bool) -> int:
         """How many notes both cite (out) or both are cited by (in), the two themselves aside."""
-        return len((self._neighbours(a, out) & self._neighbours(b, out)) - {a, b})
+        common = self._neighbours(a, out) & self._neighbours(b, out)
+        return len(common) - (a in common) - (b in common) if common else 0
 
     def passages(self, a: str, b: str) -> tuple[str, str]:
         chunks = self.embeddings.chunks
@@ -416,6 +461,22 @@ class Ranker:
         if found is None:
             found = self._excerpts[(note_id, i)] = _excerpt(chunks[note_id][i])
         return found
+
+
+@contextmanager
+def _one_blas_thread(forked: bool) -> Iterator[None]:
+    """In a forked worker, BLAS uses one thread: the workers already take every core, and more threads
+    than cores slow each other down."""
+    if not forked:
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # installed with scikit-learn (a dependency of sentence-transformers)
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def _add(scores: np.ndarray, evidence: Any, weight: float, *, cap: float | None = None) -> None:

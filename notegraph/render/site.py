@@ -9,7 +9,7 @@ import os
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from notegraph.render.maps import (
     KIND_LABELS,
     KIND_SHAPES,
     REL_LABELS,
+    HoodEntry,
     choose_neighbours,
     graph_data,
     hood_data,
@@ -48,6 +49,7 @@ _BLOCK_ID_TAIL = re.compile(r"(?:^|\s+)\^[A-Za-z0-9-]+\s*$")
 # a sentence whose link was replaced by a title ending in ?, ! or . gets its own full stop as well
 _DOUBLED_STOP = re.compile(r"([?!…])\.(?=[\s\"'”’)]|$)")
 _COSINE = re.compile(r"^cosine (-?\d+(?:\.\d+)?)$")
+_ENTRY_FIELDS = tuple(f.name for f in fields(HoodEntry))  # what a concept map's data is made from
 
 
 @dataclass(frozen=True)
@@ -327,7 +329,8 @@ class _Site:
         self.write_kinds(w)
         self.write_clusters(w)
 
-    def note_context(self, note: Note) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    def note_context(self, note: Note) -> tuple[dict[str, Any], list[HoodEntry]]:
+        """The page's context, and the entries of its concept map (none when it has no map)."""
         facts = self.facts(note.id)
         slug = self.slugs[note.id]
         meta = note.meta
@@ -347,7 +350,6 @@ class _Site:
             if not any(paper.values()):
                 paper = None
         entries = choose_neighbours(facts, self.notes, self.slugs, self.nx)
-        hood = hood_data(note, facts, entries, slug) if entries else None
         sources = []
         if note.kind == "inquiry":
             seen = set()
@@ -363,7 +365,7 @@ class _Site:
         ]
         inquiring_ids = {c.id for c in facts.inquiring_lines if c.id in self.notes}
         ctx = {
-            **self.base("../", "note", [], uses_vis=hood is not None),
+            **self.base("../", "note", [], uses_vis=bool(entries)),
             "note": {
                 "slug": slug,
                 "title": note.title,
@@ -402,16 +404,16 @@ class _Site:
                 "allow_html": self.allow_html,
             },
         }
-        if hood is not None:
+        if entries:
             ctx["scripts"] = ["assets/map-options.js", f"assets/hood/{slug}.js"]
             ctx["map"] = {
                 "slug": slug,
                 "direct": facts.direct,
                 "two_hop": facts.two_hop,
                 "cluster_size": facts.cluster_size,
-                "entries": hood["list"],
+                "entries": [entry.as_json() for entry in entries],
             }
-        return ctx, hood
+        return ctx, entries
 
     def write_notes(self, w: _Writer) -> None:
         """Note pages, in forked worker processes when there are many: each page depends only on the
@@ -433,7 +435,7 @@ class _Site:
 
     def write_note(self, w: _Writer, note_id: str) -> None:
         note = self.notes[note_id]
-        ctx, hood = self.note_context(note)
+        ctx, entries = self.note_context(note)
         slug = self.slugs[note_id]
 
         def render() -> str:
@@ -448,8 +450,11 @@ class _Site:
             )
 
         w.emit(f"notes/{slug}.html", ctx, render)
-        if hood is not None:
-            w.emit(f"assets/hood/{slug}.js", hood, lambda: js_call("NG_HOOD", slug, hood))
+        if entries:
+            # the map's data is a function of these inputs: they are hashed, and it is built only to be written
+            facts = self.facts(note_id)
+            inputs = [note.title, note.kind, slug, facts.direct, facts.two_hop, facts.cluster_size, [[getattr(e, f) for f in _ENTRY_FIELDS] for e in entries]]
+            w.emit(f"assets/hood/{slug}.js", inputs, lambda: js_call("NG_HOOD", slug, hood_data(note, facts, entries, slug)))
 
     def write_index(self, w: _Writer) -> None:
         counts = {k: sum(1 for n in self.notes.values() if n.kind == k) for k in KINDS}
