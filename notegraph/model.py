@@ -112,7 +112,7 @@ class Collection:
         return [link for link in self.links if link.status == "ok" and link.target != link.source]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per related item or edge: hundreds of thousands at 20,000 notes
 class Related:
     """One ranked related note with its score and the evidence that makes it checkable."""
 
@@ -123,7 +123,7 @@ class Related:
     own_passage: str = ""  # the passage of this note it matched
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per related item or edge: hundreds of thousands at 20,000 notes
 class Neighbour:
     """One edge of a note's concept map, seen from the note."""
 
@@ -132,7 +132,7 @@ class Neighbour:
     score: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Citation:
     """An inquiry note citing this note, with the sentence that cites it."""
 
@@ -140,7 +140,7 @@ class Citation:
     context: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NoteFacts:
     """Everything the site and the CLI show about one note, derived from the graph."""
 
