@@ -204,15 +204,46 @@ def model_id(settings: Settings) -> str:
 
 
 def embedder_factory_for(settings: Settings) -> Callable[[], Any]:
+    """The model the settings name, loaded in a child process (see notegraph.embed.isolated): the
+    build's own process never imports torch."""
+
     def factory() -> Any:
-        from notegraph.embed import FakeEmbedder, load_embedder
+        from notegraph.embed import FakeEmbedder
+        from notegraph.embed.isolated import IsolatedEmbedder
 
         if settings.model.startswith(FAKE_PREFIX):
             return FakeEmbedder(int(settings.model.removeprefix(FAKE_PREFIX) or 64))
         show = not settings.quiet and sys.stderr.isatty()
-        return load_embedder(settings.model, device=settings.device, show_progress=show)
+        return IsolatedEmbedder(settings.model, device=settings.device, show_progress=show)
 
     return factory
+
+
+class KeptEmbedder:
+    """Factories that load the model once and keep it for later builds (``serve`` rebuilds on every
+    save); a different model or device in the settings replaces it. ``close()`` ends it."""
+
+    def __init__(self) -> None:
+        self._key: tuple[str, str | None] | None = None
+        self._embedder: Any = None
+
+    def factory_for(self, settings: Settings) -> Callable[[], Any]:
+        key = (settings.model, settings.device)
+
+        def factory() -> Any:
+            if self._key != key or self._embedder is None:
+                self.close()
+                self._embedder = embedder_factory_for(settings)()
+                self._key = key
+            return self._embedder
+
+        return factory
+
+    def close(self) -> None:
+        embedder, self._embedder, self._key = self._embedder, None, None
+        close = getattr(embedder, "close", None)
+        if close is not None:
+            close()
 
 
 def embed(collection: Collection, settings: Settings, factory: Callable[[], Any] | None = None) -> tuple[Any, list[str]]:

@@ -218,7 +218,10 @@ class LiveSite:
         self.out = first.out
         self.host = host
         self.port = port
+        from notegraph.pipeline import KeptEmbedder
+
         self.factory = factory
+        self._kept = KeptEmbedder()  # without a factory, the model is loaded once and kept between builds
         self.echo = echo
         self.debounce_ms = debounce_ms
         self.step_ms = step_ms
@@ -269,7 +272,7 @@ class LiveSite:
             settings = self._settings()
             if before is not None and self._keep_last_good(settings):
                 return False
-            report = build(settings, self.factory)
+            report = build(settings, self.factory or self._kept.factory_for(settings))
         except NotegraphError as exc:
             self._report_failure(exc)
             return False
@@ -420,6 +423,7 @@ class LiveSite:
         for thread in self._threads:
             thread.join(timeout=10)
         self._threads = []
+        self._kept.close()
 
     def __enter__(self) -> LiveSite:
         self.start()

@@ -15,6 +15,7 @@ import pytest
 
 from notegraph.embed import (
     DEFAULT_MODEL_ID,
+    DEFAULT_NAME,
     EmbeddingCache,
     Embeddings,
     FakeEmbedder,
@@ -418,3 +419,64 @@ def test_warm_run_reads_chunks_instead_of_cutting_them(tmp_path: Path, monkeypat
     edited, _, _ = run(notes, path)
     assert cut == ["b"] and edited.embedded == 1
     assert edited.chunks["b"] == real(notes["b"], 40)
+
+
+# --- the model in a child process --------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_isolated_embedder_gives_the_in_process_vectors() -> None:
+    from notegraph.embed import load_embedder
+    from notegraph.embed.isolated import IsolatedEmbedder
+
+    texts = ["The cat sat on the mat.", "Quarterly tax filings are due in April.", "x " * 400]
+    with IsolatedEmbedder(DEFAULT_NAME, device="cpu") as isolated:
+        assert isolated.model_id == DEFAULT_MODEL_ID and isolated.dim == 384
+        remote = isolated.encode(texts)
+        assert isolated.encode([]).shape == (0, 384)
+        child = isolated._child
+        assert child is not None and child.poll() is None
+    assert child.wait(timeout=10) == 0  # closing ends the child
+    local = load_embedder(DEFAULT_NAME, device="cpu").encode(texts)
+    np.testing.assert_allclose(remote, local, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_isolated_embedder_reports_a_model_that_cannot_load(tmp_path: Path) -> None:
+    from notegraph.embed.isolated import IsolatedEmbedder
+
+    empty = tmp_path / "not-a-model"
+    empty.mkdir()
+    with pytest.raises(ModelError, match="sentence-transformers model") as caught:
+        IsolatedEmbedder(str(empty), device="cpu")
+    assert "Traceback" not in str(caught.value)
+
+
+@pytest.mark.slow
+def test_a_build_that_embeds_never_imports_torch(tmp_path: Path) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.md").write_text("---\ntitle: Cats\n---\nThe cat sat on the mat.\n")
+    (notes / "b.md").write_text("---\ntitle: Taxes\n---\nQuarterly tax filings are due in April.\n")
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom notegraph.config import load_settings\nfrom notegraph import pipeline\n"
+        f"s = load_settings(Path({str(notes)!r}), out=Path({str(tmp_path / 'site')!r}), quiet=True)\n"
+        "r = pipeline.build(s)\n"
+        "print(r.embedded, sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, timeout=300)
+    assert out.stdout.strip() == "2 []"
+
+
+@pytest.mark.slow
+def test_kept_embedder_loads_once_until_the_model_changes(tmp_path: Path) -> None:
+    from notegraph.config import load_settings
+    from notegraph.pipeline import KeptEmbedder
+
+    kept = KeptEmbedder()
+    settings = load_settings(tmp_path)
+    first = kept.factory_for(settings)()
+    assert kept.factory_for(settings)() is first
+    fake = kept.factory_for(dataclasses.replace(settings, model="fake/hash-16"))()
+    assert fake.dim == 16 and first._child is None  # the old model was closed
+    kept.close()
