@@ -212,23 +212,27 @@ def child_stages(args: argparse.Namespace) -> dict[str, Any]:
         model_load_s=factory.load_s,
         render_split=render_split,
     )
+    peak = getattr(factory.embedder, "peak_mb", None) if not args.fake else None
+    result["model_process_peak_mb"] = peak() if peak is not None else None  # the model runs in a child process
     if args.raw and report.embedded and not args.fake:
-        result["raw"] = _raw_throughput(factory.embedder, settings)
+        result["raw"] = _raw_throughput(settings)
     if args.related:
         result["related"] = _related_timing(settings, factory, args.fake)
     return result
 
 
-def _raw_throughput(embedder: Any, settings: Any) -> dict[str, float]:
-    """SentenceTransformer.encode alone on the texts the embed stage encoded, same batch size."""
-    from notegraph.embed.st import BATCH_SIZE
+def _raw_throughput(settings: Any) -> dict[str, float]:
+    """SentenceTransformer.encode alone on the texts the embed stage encoded, same batch size, with the
+    model loaded here (the build ran it in its own child process)."""
+    from notegraph.embed.st import BATCH_SIZE, load_embedder
     from notegraph.embed.text import note_chunks
     from notegraph.pipeline import load
 
     notes = load(settings).notes
     texts = list(dict.fromkeys(chunk for note_id in sorted(notes) for chunk in note_chunks(notes[note_id])))
+    model = load_embedder(settings.model, device=settings.device).model
     start = time.perf_counter()
-    embedder.model.encode(texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    model.encode(texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
     return {"texts": len(texts), "s": time.perf_counter() - start, "batch_size": BATCH_SIZE}
 
 
@@ -414,6 +418,8 @@ class Bench:
         if "render_error" in d:
             print(f"    render FAILED (code being edited elsewhere): {d['render_error']}")
         print(f"    {'total':<8} {total:>8.2f}          process peak {d['peak_mb']:.0f} MB; {d['notes']} notes, {d['links']} links")
+        if d.get("model_process_peak_mb"):
+            print(f"    model process (MiniLM in its own child, ended before the graph stage): peak {d['model_process_peak_mb']:.0f} MB")
         raw = d.get("raw")
         if raw:
             embed_s = d["stages"]["embed"]["s"]
