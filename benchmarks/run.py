@@ -142,10 +142,12 @@ class RealFactory:
 def _patch_fake_cli() -> None:
     """Make the CLI's own code path embed with the fake model, cached under the fake id."""
     import notegraph.embed as embed_pkg
+    import notegraph.embed.isolated as isolated
     from notegraph.embed import FakeEmbedder
 
     embed_pkg.model_id_for = lambda name=None: FAKE_ID  # type: ignore[assignment]
     embed_pkg.load_embedder = lambda *a, **k: FakeEmbedder(FAKE_DIM)  # type: ignore[assignment]
+    isolated.IsolatedEmbedder = lambda *a, **k: FakeEmbedder(FAKE_DIM)  # type: ignore[assignment,misc]
 
 
 # --- child: the stages -----------------------------------------------------------------------------
