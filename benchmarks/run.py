@@ -52,9 +52,9 @@ _BUILT = re.compile(r"(\d+) notes, (\d+) pages written, (\d+) unchanged, (\d+) t
 # --- memory ----------------------------------------------------------------------------------------
 
 
-def _status_kb(field: str) -> int:
+def _status_kb(field: str, pid: int | str = "self") -> int:
     try:
-        with open("/proc/self/status", encoding="ascii") as handle:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
             for line in handle:
                 if line.startswith(field + ":"):
                     return int(line.split()[1])
@@ -214,8 +214,8 @@ def child_stages(args: argparse.Namespace) -> dict[str, Any]:
         model_load_s=factory.load_s,
         render_split=render_split,
     )
-    peak = getattr(factory.embedder, "peak_mb", None) if not args.fake else None
-    result["model_process_peak_mb"] = peak() if peak is not None else None  # the model runs in a child process
+    pid = getattr(factory.embedder, "pid", None) if not args.fake else None  # the model runs in a child process
+    result["model_process_peak_mb"] = _status_kb("VmHWM", pid) / 1024 if pid is not None else None
     if args.raw and report.embedded and not args.fake:
         result["raw"] = _raw_throughput(settings)
     if args.related:

@@ -51,18 +51,10 @@ class IsolatedEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.asarray(self._ask({"texts": texts})["vectors"], dtype=np.float32)
 
-    def peak_mb(self) -> float | None:
-        """The child's peak resident memory so far (Linux; None elsewhere or once closed)."""
-        child = self._child
-        if child is None:
-            return None
-        try:
-            for line in Path(f"/proc/{child.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-        except (OSError, ValueError, IndexError):
-            pass
-        return None
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (None once closed)."""
+        return self._child.pid if self._child is not None else None
 
     def close(self) -> None:
         child, self._child = self._child, None

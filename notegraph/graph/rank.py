@@ -18,6 +18,7 @@ Scores are computed for a block of rows at a time (dense block x n), so memory s
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,8 +39,6 @@ HIERARCHY_PRIOR_PAIRS = 10.0  # pseudo-pairs that pull a hierarchy direction's l
 SEEDS = 5  # first-pass candidates whose links are second-order evidence
 RARE_LIFT = 0.25  # group pairs linked at under a quarter of the expected rate are penalised
 BLOCK = 512
-# evidence strings ("cosine 0.734", "both cite 2 notes") repeat across hundreds of thousands of items: one copy each
-_REASONS: dict[str, str] = {}
 PARALLEL_MIN = 2000  # notes below which scoring row blocks in forked workers costs more than it saves
 _LINKED, _SOURCE, _SIMILAR = 1, 2, 4  # how two notes are joined in the graph (see Ranker._relations)
 
@@ -403,7 +402,9 @@ class Ranker:
         cos = self.cosine(note_id, other)
         reasons.append(f"cosine {cos:.3f}")
         own, theirs = self.passages(note_id, other)
-        why_ = tuple(_REASONS.setdefault(reason, reason) for reason in reasons)
+        # evidence strings ("cosine 0.734", "both cite 2 notes") repeat across hundreds of thousands of
+        # items: interned, they are one copy each
+        why_ = tuple(sys.intern(reason) for reason in reasons)
         return Related(id=other, score=round(cos if score is None else score, 4), why=why_, passage=theirs, own_passage=own)
 
     def _relations(self) -> dict[tuple[str, str], int]:
