@@ -6,6 +6,7 @@ Backends:
   torch      SentenceTransformer(bundled all-MiniLM-L6-v2), what notegraph uses today
   st-onnx    SentenceTransformer(path, backend="onnx") (needs optimum-onnx; reported if unavailable)
   st-openvino SentenceTransformer(path, backend="openvino") (needs optimum-intel; reported if unavailable)
+  notegraph --backend openvino   the same through notegraph's loader (bash scripts/install.sh --openvino)
   ort        the same transformer exported locally with torch.onnx.export, run by onnxruntime, with
              sentence-transformers' mean pooling and normalisation done in numpy (no network, no optimum)
   openvino   that ONNX file compiled by OpenVINO for the CPU
@@ -144,6 +145,18 @@ def main(argv: list[str] | None = None) -> int:
             report(name, seconds, vectors)
         except Exception as exc:  # missing optimum extras, export failures: report them, keep going
             results.append((name, f"unavailable: {type(exc).__name__}: {' '.join(str(exc).split())[:220]}"))
+
+    # what `notegraph build --backend openvino` runs: notegraph's loader (export kept in the user cache)
+    from notegraph.embed import load_embedder
+
+    for backend in ("openvino",):
+        name = f"notegraph --backend {backend}"
+        try:
+            embedder = load_embedder(device="cpu", backend=backend)
+            seconds, vectors = timed(embedder.encode, texts)
+            report(name, seconds, vectors)
+        except Exception as exc:  # noqa: BLE001 - a ModelError names the install step
+            results.append((name, f"unavailable: {' '.join(str(exc).split())[:220]}"))
 
     tokenizer = st.tokenizer
     with tempfile.TemporaryDirectory() as tmp:

