@@ -145,7 +145,7 @@ def _patch_fake_cli() -> None:
     import notegraph.embed.isolated as isolated
     from notegraph.embed import FakeEmbedder
 
-    embed_pkg.model_id_for = lambda name=None: FAKE_ID  # type: ignore[assignment]
+    embed_pkg.model_id_for = lambda name=None, backend="torch": FAKE_ID  # type: ignore[assignment]
     embed_pkg.load_embedder = lambda *a, **k: FakeEmbedder(FAKE_DIM)  # type: ignore[assignment]
     isolated.IsolatedEmbedder = lambda *a, **k: FakeEmbedder(FAKE_DIM)  # type: ignore[assignment,misc]
 

@@ -43,6 +43,12 @@ def _term(word: str) -> str:
 # each distinct word is normalised once (a collection repeats its vocabulary thousands of times)
 _TERMS: dict[str, str] = {}
 _TERMS_MAX = 500_000
+# Terms in at least this share of the notes are multiplied densely in ``Lexical.cosine``, at most this
+# many of them (memory: notes x 512 x 4 bytes, 41 MB at 20,000 notes). Measured at 20,000 synthetic
+# notes: 256 columns (df >= 5%) took a block of 512 rows from 0.61 s to 0.10 s; 128 to 2,048 columns
+# all took 0.10-0.21 s.
+DENSE_TERMS_MIN_SHARE = 0.05
+DENSE_TERMS_MAX = 512
 
 
 class Lexical:
@@ -75,6 +81,30 @@ class Lexical:
         tfidf = tf.copy()
         tfidf.data = (1.0 + np.log(tfidf.data)) * self.idf[tfidf.indices]
         self.tfidf = _normalise_rows(tfidf)
+        self._split()
+
+    def _split(self) -> None:
+        """The TF-IDF columns of common terms as a dense matrix, the rest sparse (see ``cosine``)."""
+        n = self.n
+        by_df = np.argsort(-self.df, kind="stable")[:DENSE_TERMS_MAX]
+        common = np.sort(by_df[self.df[by_df] >= max(DENSE_TERMS_MIN_SHARE * n, 2.0)])
+        self._dense_cols = common
+        self._rare_mask = np.ones(self.tfidf.shape[1], dtype=np.float32)
+        self._rare_mask[common] = 0.0
+        self._dense = np.ascontiguousarray(self.tfidf[:, common].toarray(), dtype=np.float32)
+        self._rare_t = _drop_columns(self.tfidf, self._rare_mask).T.tocsr()
+
+    def cosine(self, left: sp.csr_matrix) -> tuple[np.ndarray, sp.csr_matrix]:
+        """TF-IDF cosine of ``left``'s rows (rows of ``tfidf``, or queries in its vocabulary) with every
+        note, as a dense part and a sparse part whose sum is ``left @ tfidf.T``.
+
+        Terms that a large share of the notes use make that product almost entirely non-zero: computed
+        sparse, it cost 90% of a ranking block at 20,000 notes. Their columns are multiplied densely
+        (BLAS), and the rest, whose product stays sparse, through scipy: 6x faster, the same up to
+        float rounding (~1e-6)."""
+        left = sp.csr_matrix(left)
+        dense = np.ascontiguousarray(left[:, self._dense_cols].toarray(), dtype=np.float32) @ self._dense.T
+        return dense, sp.csr_matrix(_drop_columns(left, self._rare_mask) @ self._rare_t)
 
     @cached_property
     def bm25_docs(self) -> sp.csr_matrix:
@@ -110,11 +140,13 @@ class Lexical:
         tf.data = (1.0 + np.log(tf.data)) * fitted.idf[tf.indices]
         return _normalise_rows(tf)
 
-    def tfidf_block(self, rows: slice) -> np.ndarray:
-        return np.asarray((self.tfidf[rows] @ self.tfidf.T).todense(), dtype=np.float32)
 
-    def bm25_block(self, rows: slice) -> np.ndarray:
-        return np.asarray((self.queries[rows] @ self.bm25_docs.T).todense(), dtype=np.float32)
+def _drop_columns(m: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
+    """``m`` with the columns where ``keep`` is 0 removed from its stored entries."""
+    out = sp.csr_matrix(m, copy=True)
+    out.data = out.data * keep[out.indices]
+    out.eliminate_zeros()
+    return out
 
 
 def _normalise_rows(m: sp.csr_matrix) -> sp.csr_matrix:

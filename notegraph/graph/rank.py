@@ -118,7 +118,11 @@ class Signals:
         scores = cos * np.float32(weights.cosine)
         lex = query_lexical if query_lexical is not None else self.lexical.tfidf[rows]
         if weights.lexical:
-            _add(scores, lex @ self.lexical.tfidf.T, weights.lexical)
+            dense, rare = self.lexical.cosine(lex)
+            dense *= np.float32(weights.lexical)
+            scores += dense
+            del dense
+            _add(scores, rare, weights.lexical)
         if weights.bm25:
             bm = np.asarray((top_terms(lex, 40) @ self.lexical.bm25_docs.T).todense(), dtype=np.float32)
             scores += weights.bm25 * bm / np.maximum(bm.max(axis=1, keepdims=True), 1e-6)
