@@ -105,6 +105,17 @@ def test_bad_front_matter_named_with_line():
     assert sorted((d.code, d.line) for d in diags) == [("front-matter-type", 2), ("front-matter-type", 3), ("unknown-kind", 4)]
 
 
+def test_front_matter_either_yaml_loader_accepts_is_read():
+    # YAML 1.2 reads a question mark inside a flow list (libyaml does; PyYAML's Python loader refuses it)
+    note, diags = parse("---\naliases: [What does a data engineer do?]\n---\nBody.\n")
+    assert diags == [] and note.aliases == ("What does a data engineer do?",)
+    # JSON-style surrogate pairs, as Dendron writes an emoji (the Python loader takes them, libyaml does not)
+    note, diags = parse('---\ntitle: "Welcome to Dendron \\ud83c\\udf32"\n---\nBody.\n')
+    assert not [d for d in diags if d.code == "front-matter"] and note.title == "Welcome to Dendron \U0001f332"
+    note, diags = parse('---\ntitle: "half \\ud83c a pair"\n---\nBody.\n')
+    assert note.title == "half \ufffd a pair"  # a lone surrogate could not be written to any page
+
+
 def test_parsing_in_forked_workers_gives_the_same_notes_and_diagnostics(monkeypatch, tmp_path):
     import shutil
     from pathlib import Path
