@@ -275,6 +275,7 @@ class Ranker:
         down, up = self.signals.hierarchy_factors(np.zeros(1, dtype=np.int64), False) if self.ids else (np.ones((1, 1)),) * 2
         self._hierarchy_linked = (float(down[0, 0]) > 0, float(up[0, 0]) > 0)  # (parent -> child, child -> parent)
         self._seeds: dict[str, list[str]] = {}
+        self._seed_counts: tuple[str | None, dict[str, int]] = (None, {})
         self._excerpts: dict[tuple[str, int], str] = {}
         self._out: dict[str, frozenset[str]] = {}
         self._in: dict[str, frozenset[str]] = {}
@@ -400,7 +401,7 @@ class Ranker:
             if self._hierarchy_linked[1 if parent else 0]:  # a direction this collection never links is no evidence
                 reasons.append("parent in the hierarchy" if parent else "child in the hierarchy")
         if self.weights.second_order:
-            citing = sum(1 for seed in self._top(note_id) if seed != other and other in self._neighbours(seed, out=True))
+            citing = self._seed_links(note_id).get(other, 0)
             if citing:
                 reasons.append(f"linked from {citing} of its top related notes")
         cos = self.cosine(note_id, other)
@@ -433,6 +434,18 @@ class Ranker:
             candidates = self._table(None)[0][row] if self.precompute else self._row(row, None)[0]
             found = self._seeds[note_id] = [self.ids[int(col)] for col in candidates[:SEEDS]]
         return found
+
+    def _seed_links(self, note_id: str) -> dict[str, int]:
+        """How many of the note's ``SEEDS`` best related notes link to each note (a seed's link to
+        itself aside). A note's items are explained together, so only the last note's counts are kept."""
+        if self._seed_counts[0] != note_id:
+            found: dict[str, int] = {}
+            for seed in self._top(note_id):
+                for target in self._neighbours(seed, out=True):
+                    if target != seed:
+                        found[target] = found.get(target, 0) + 1
+            self._seed_counts = (note_id, found)
+        return self._seed_counts[1]
 
     def _neighbours(self, note_id: str, out: bool) -> frozenset[str]:
         """A note's cited (out) or citing (in) notes over explicit edges, computed once per note."""
