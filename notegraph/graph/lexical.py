@@ -81,18 +81,23 @@ class Lexical:
         tfidf = tf.copy()
         tfidf.data = (1.0 + np.log(tfidf.data)) * self.idf[tfidf.indices]
         self.tfidf = _normalise_rows(tfidf)
-        self._split()
 
-    def _split(self) -> None:
-        """The TF-IDF columns of common terms as a dense matrix, the rest sparse (see ``cosine``)."""
+    @cached_property
+    def _split(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, sp.csr_matrix]:
+        """The TF-IDF columns of common terms as a dense matrix, the rest sparse (see ``cosine``):
+        (common columns, mask of the other columns, dense part, sparse part transposed)."""
         n = self.n
         by_df = np.argsort(-self.df, kind="stable")[:DENSE_TERMS_MAX]
         common = np.sort(by_df[self.df[by_df] >= max(DENSE_TERMS_MIN_SHARE * n, 2.0)])
-        self._dense_cols = common
-        self._rare_mask = np.ones(self.tfidf.shape[1], dtype=np.float32)
-        self._rare_mask[common] = 0.0
-        self._dense = np.ascontiguousarray(self.tfidf[:, common].toarray(), dtype=np.float32)
-        self._rare_t = _drop_columns(self.tfidf, self._rare_mask).T.tocsr()
+        rare_mask = np.ones(self.tfidf.shape[1], dtype=np.float32)
+        rare_mask[common] = 0.0
+        dense = np.ascontiguousarray(self.tfidf[:, common].toarray(), dtype=np.float32)
+        return common, rare_mask, dense, _drop_columns(self.tfidf, rare_mask).T.tocsr()
+
+    def release(self) -> None:
+        """Free the dense/sparse split (41 MB at 20,000 notes) once the ranking tables are made; the
+        next ``cosine`` makes it again."""
+        self.__dict__.pop("_split", None)
 
     def cosine(self, left: sp.csr_matrix) -> tuple[np.ndarray, sp.csr_matrix]:
         """TF-IDF cosine of ``left``'s rows (rows of ``tfidf``, or queries in its vocabulary) with every
@@ -102,9 +107,10 @@ class Lexical:
         sparse, it cost 90% of a ranking block at 20,000 notes. Their columns are multiplied densely
         (BLAS), and the rest, whose product stays sparse, through scipy: 6x faster, the same up to
         float rounding (~1e-6)."""
+        common, rare_mask, dense_part, rare_t = self._split
         left = sp.csr_matrix(left)
-        dense = np.ascontiguousarray(left[:, self._dense_cols].toarray(), dtype=np.float32) @ self._dense.T
-        return dense, sp.csr_matrix(_drop_columns(left, self._rare_mask) @ self._rare_t)
+        dense = np.ascontiguousarray(left[:, common].toarray(), dtype=np.float32) @ dense_part.T
+        return dense, sp.csr_matrix(_drop_columns(left, rare_mask) @ rare_t)
 
     @cached_property
     def bm25_docs(self) -> sp.csr_matrix:

@@ -293,7 +293,10 @@ class Ranker:
         if kind not in self._tables:
             # one pass over the row blocks serves every kind the pages ask for (all, papers, concepts)
             kinds = [k for k in dict.fromkeys([kind, None, "paper", "concept"]) if k not in self._tables]
+            lexical = self.signals.lexical
+            lexical.cosine(lexical.tfidf[:0])  # its split is made here, once, not in every forked worker
             self._tables.update(self._compute_tables(kinds))
+            lexical.release()  # the tables are all the pages need
         return self._tables[kind]
 
     def _compute_tables(self, kinds: list[str | None]) -> dict[str | None, tuple[np.ndarray, np.ndarray, list[str]]]:
