@@ -126,7 +126,7 @@ class RealFactory:
         from notegraph.embed import model_id_for
         from notegraph.pipeline import embedder_factory_for
 
-        self.model_id = model_id_for(settings.model)
+        self.model_id = model_id_for(settings.model, settings.backend)
         self._factory = embedder_factory_for(settings)
         self.load_s = 0.0
         self.embedder: Any = None
