@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from notegraph import __version__
+from notegraph.config import BACKEND_NAMES
 from notegraph.errors import NotegraphError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -109,7 +110,7 @@ def _print_diagnostics(diagnostics: Any, quiet: bool) -> None:
 @click.option("--device", default=None, help="Torch device for embedding (cpu, cuda, mps); default: a GPU when present.")
 @click.option(
     "--backend",
-    type=click.Choice(["torch", "openvino", "onnx"]),
+    type=click.Choice(BACKEND_NAMES),
     default=None,
     help="Inference backend for the model (default torch; openvino needs scripts/install.sh --openvino).",
 )

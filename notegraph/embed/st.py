@@ -10,6 +10,7 @@ import hashlib
 import importlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -167,8 +168,6 @@ def _keep_export(model: Any, target: Path) -> None:
             model.save(str(staging))
             os.replace(staging, target)
         except BaseException:
-            import shutil
-
             shutil.rmtree(staging, ignore_errors=True)
             raise
     except Exception:  # noqa: BLE001 - any failure to save (disk full, read-only, exporter errors) is harmless

@@ -94,6 +94,10 @@ class Lexical:
         dense = np.ascontiguousarray(self.tfidf[:, common].toarray(), dtype=np.float32)
         return common, rare_mask, dense, _drop_columns(self.tfidf, rare_mask).T.tocsr()
 
+    def prepare(self) -> None:
+        """Make the dense/sparse split now (before workers fork, so that they share one copy)."""
+        _ = self._split
+
     def release(self) -> None:
         """Free the dense/sparse split (41 MB at 20,000 notes) once the ranking tables are made; the
         next ``cosine`` makes it again."""
@@ -174,4 +178,3 @@ def top_terms(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
         rows.extend([row] * len(keep))
         cols.extend(keep.tolist())
     return sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=m.shape)
-

@@ -294,7 +294,7 @@ class Ranker:
             # one pass over the row blocks serves every kind the pages ask for (all, papers, concepts)
             kinds = [k for k in dict.fromkeys([kind, None, "paper", "concept"]) if k not in self._tables]
             lexical = self.signals.lexical
-            lexical.cosine(lexical.tfidf[:0])  # its split is made here, once, not in every forked worker
+            lexical.prepare()  # its split is made here, once, not in every forked worker
             self._tables.update(self._compute_tables(kinds))
             lexical.release()  # the tables are all the pages need
         return self._tables[kind]
@@ -505,7 +505,7 @@ def _one_blas_thread(forked: bool) -> Iterator[None]:
 
 def _add(scores: np.ndarray, evidence: Any, weight: float, *, cap: float | None = None) -> None:
     """scores += weight * evidence (capped at ``cap`` first). Sparse evidence is added where it is
-    non-zero; evidence that is mostly non-zero (TF-IDF products of notes sharing common words) is
+    non-zero; evidence that is mostly non-zero (a sparse product over many shared terms or links) is
     densified, which is then faster than scattering."""
     if evidence.nnz > scores.size // 8:
         dense = evidence.toarray()
