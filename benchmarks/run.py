@@ -226,16 +226,16 @@ def child_stages(args: argparse.Namespace) -> dict[str, Any]:
 def _raw_throughput(settings: Any) -> dict[str, float]:
     """SentenceTransformer.encode alone on the texts the embed stage encoded, same batch size, with the
     model loaded here (the build ran it in its own child process)."""
-    from notegraph.embed.st import BATCH_SIZE, load_embedder
+    from notegraph.embed.st import load_embedder
     from notegraph.embed.text import note_chunks
     from notegraph.pipeline import load
 
     notes = load(settings).notes
     texts = list(dict.fromkeys(chunk for note_id in sorted(notes) for chunk in note_chunks(notes[note_id])))
-    model = load_embedder(settings.model, device=settings.device).model
+    embedder = load_embedder(settings.model, device=settings.device)
     start = time.perf_counter()
-    model.encode(texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
-    return {"texts": len(texts), "s": time.perf_counter() - start, "batch_size": BATCH_SIZE}
+    embedder.model.encode(texts, batch_size=embedder.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    return {"texts": len(texts), "s": time.perf_counter() - start, "batch_size": embedder.batch_size}
 
 
 def _related_timing(settings: Any, factory: Any, fake: bool) -> dict[str, float]:
