@@ -192,6 +192,12 @@ def test_concept_map_draws_its_neighbourhood(site: Site, sample: Built, open_pag
         }}"""
     )
     assert not outside, f"nodes drawn off the canvas: {outside}"
+    # each edge is drawn in its kind's style, which the data file leaves to the shared map options
+    (options,) = js_payload(site.root / "assets" / "map-options.js")
+    drawn_edges = page.evaluate(f"() => {MAP}.body.data.edges.get().map(e => [e.kind, e.dashes, e.color && e.color.color])")
+    assert {kind for kind, _, _ in drawn_edges} == {e["kind"] for e in hood["edges"]}
+    for kind, dashes, colour in drawn_edges:
+        assert [dashes, colour] == [options["hoodEdges"][kind]["dashes"], options["hoodEdges"][kind]["color"]["color"]], kind
     page.wait_for_timeout(300)
     watch.assert_clean()
 

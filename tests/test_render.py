@@ -532,14 +532,20 @@ def test_note_pages_with_a_map_load_vis_and_their_own_neighbourhood(site: Path, 
     assert nodes[0]["id"] == slug and nodes[0]["x"] == 0 and nodes[0]["y"] == 0
     assert all(isinstance(n["id"], str) and isinstance(n["title"], str) for n in nodes)
     assert len(nodes) == len(edges) + 1 <= HOOD_BUDGET + 1
-    styles = {e["kind"]: (e["dashes"], e["color"]["color"]) for e in edges}
-    assert styles["link"][0] is False and styles["similar"][0] == [7, 6] and styles["backlink"][0] == [2, 5]
-    assert len({colour for _, colour in styles.values()}) == len(styles)
     for neighbour in hood["list"]:  # every neighbour can be walked to
         assert (site / "assets" / "hood" / f"{neighbour['slug']}.js").is_file()
     (options,) = js_payload(site / "assets" / "map-options.js")
     assert isinstance(options, dict)
     assert options["hood"]["physics"]["enabled"] is False and options["graph"]["physics"]["enabled"] is False
+    # the looks of a kind are shared, not repeated in every note's map data
+    kinds = {e["kind"] for e in edges}
+    assert kinds >= {"link", "similar", "backlink"} and not any("dashes" in e or "color" in e for e in edges)
+    styles = {kind: (style["dashes"], style["color"]["color"], style["arrows"]["to"]["enabled"]) for kind, style in options["hoodEdges"].items()}
+    assert styles["link"][::2] == (False, True) and styles["similar"][::2] == ([7, 6], False) and styles["backlink"][0] == [2, 5]
+    assert len({colour for _, colour, _ in styles.values()}) == len(styles)
+    groups = options["hood"]["groups"]
+    assert all(n["group"] == n["kind"] and "color" not in n for n in nodes[1:])
+    assert len({groups[n["kind"]]["color"]["background"] for n in nodes[1:]}) == len({n["kind"] for n in nodes[1:]})
 
 
 def test_neighbour_budget_reserves_places_for_each_kind_then_fills_in_priority_order(collection: Collection) -> None:

@@ -190,17 +190,34 @@ def wrap_label(title: str, width: int = 20, lines: int = 2) -> str:
     return "\n".join(line if len(line) <= width + 6 else line[: width + 5] + "…" for line in out)
 
 
-def _new_network(options: Mapping[str, Any]) -> Any:
+def _new_network(options: Mapping[str, Any] | None = None) -> Any:
     from pyvis.network import Network  # pyvis imports IPython: only when a site is rendered
 
-    net = Network(directed=True, cdn_resources="local")
-    net.set_options(json.dumps(options))  # pyvis strips spaces from this string: no value may contain one
+    # undirected for pyvis, which otherwise gives every edge its own `arrows: "to"`: a map's arrows
+    # come with its edge kind's style (shared_options)
+    net = Network(directed=False, cdn_resources="local")
+    if options is not None:
+        net.set_options(json.dumps(options))  # pyvis strips spaces from this string: no value may contain one
     return net
 
 
 def shared_options() -> dict[str, Any]:
-    """The vis-network options every map and the full graph use, as pyvis holds them."""
-    return {"hood": dict(_new_network(MAP_OPTIONS).options), "graph": dict(_new_network(GRAPH_OPTIONS).options)}
+    """The vis-network options every map and the full graph use, as pyvis holds them, and the concept
+    maps' looks by kind: node colours as vis-network groups, edge styles for site.js to apply by edge
+    kind (vis-network has no edge groups). Shared once in map-options.js, they are not repeated in
+    every note's map data (two thirds of its bytes when they were)."""
+    groups = {kind: {"color": _node_colour(colour)} for kind, colour in KIND_COLOURS.items()}
+    hood = dict(_new_network({**MAP_OPTIONS, "groups": groups}).options)
+    edges = {
+        rel: {
+            "color": {"color": style.colour, "highlight": style.colour, "hover": style.colour},
+            "dashes": style.dashes,
+            "width": style.width,
+            "arrows": {"to": {"enabled": style.arrow, "scaleFactor": 0.55}},
+        }
+        for rel, style in EDGE_STYLES.items()
+    }
+    return {"hood": hood, "hoodEdges": edges, "graph": dict(_new_network(GRAPH_OPTIONS).options)}
 
 
 def _node_colour(colour: str, border: str | None = None) -> dict[str, Any]:
@@ -218,7 +235,7 @@ def hood_data(note: Note, facts: NoteFacts, entries: Sequence[HoodEntry], slug: 
 
     Tooltips (``title``) are plain strings on purpose: vis-network 9.1.2's Popup.setText puts a string in
     with ``innerText`` and only inserts an Element as markup, so a note title can never become HTML there."""
-    net = _new_network(MAP_OPTIONS)
+    net = _new_network()
     kind_label = KIND_LABELS.get(note.kind, note.kind)
     net.add_node(
         slug,
@@ -242,11 +259,13 @@ def hood_data(note: Note, facts: NoteFacts, entries: Sequence[HoodEntry], slug: 
         font_size = 14 if inner else 12
         # labels point away from the centre: above the nodes in the upper half, below in the lower
         vadjust = -(2 * size + (font_size + 3) * (label.count("\n") + 1) + 6) if y < -1 else 0
+        # a known kind's colour is its group's (shared_options)
+        looks = {"group": entry.kind} if entry.kind in KIND_COLOURS else {"color": _node_colour("#777")}
         net.add_node(
             entry.slug,
             label=label,
             shape="dot",
-            color=_node_colour(KIND_COLOURS.get(entry.kind, "#777")),
+            **looks,
             title=f"{entry.title}\n{KIND_LABELS.get(entry.kind, entry.kind)} · {REL_LABELS[entry.rel]}{score}",
             x=x,
             y=y,
@@ -255,18 +274,11 @@ def hood_data(note: Note, facts: NoteFacts, entries: Sequence[HoodEntry], slug: 
             kind=entry.kind,
             rel=entry.rel,
         )
-        style = EDGE_STYLES[entry.rel]
         source, target = (entry.slug, slug) if entry.incoming else (slug, entry.slug)
-        net.add_edge(
-            source,
-            target,
-            color={"color": style.colour, "highlight": style.colour, "hover": style.colour},
-            dashes=style.dashes,
-            width=style.width if entry.score is None or entry.rel != "similar" else round(1.0 + 2.0 * max(entry.score, 0.0), 2),
-            arrows={"to": {"enabled": style.arrow, "scaleFactor": 0.55}},
-            title=f"{REL_LABELS[entry.rel]}{score}",
-            kind=entry.rel,
-        )
+        edge: dict[str, Any] = {"title": f"{REL_LABELS[entry.rel]}{score}", "kind": entry.rel}  # the rest of its style by kind
+        if entry.rel == "similar" and entry.score is not None:
+            edge["width"] = round(1.0 + 2.0 * max(entry.score, 0.0), 2)  # nearer, thicker
+        net.add_edge(source, target, **edge)
     nodes, edges, *_ = net.get_network_data()
     return {
         "slug": slug,

@@ -309,8 +309,10 @@
         copy.font = Object.assign({}, n.font || {}, { background: cssVar("--bg", "#ffffff") });
         return copy;
       }));
+      // an edge's colour, dashes, width and arrow come with its kind (map-options.js), unless it says otherwise
+      var edgeStyles = options.hoodEdges || {};
       var edges = new window.vis.DataSet(data.edges.map(function (e, i) {
-        var copy = Object.assign({}, e);
+        var copy = Object.assign({}, edgeStyles[e.kind] || {}, e);
         copy.id = "e" + i;
         return copy;
       }));
