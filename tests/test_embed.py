@@ -414,6 +414,7 @@ def test_real_model_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     embedder = load_embedder(device="cpu")
     assert embedder.model_id == DEFAULT_MODEL_ID and embedder.dim == 384
     assert embedder.model.max_seq_length == 256
+    assert embedder.batch_size == 16  # on CPU: as fast as 32 and lighter (see embed/st.py)
     texts = [
         "The cat sat on the mat.",
         "A kitten was sitting on the rug.",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -115,9 +115,20 @@ class ParseCache:
         self.dirty = {relpath: (*row[:3], "") for relpath, row in self.dirty.items()}
 
 
+_NOTE_FIELDS = tuple(f.name for f in fields(Note))
+_LINK_FIELDS = tuple(f.name for f in fields(RawLink))
+
+
 def _encode(result: tuple[Note | None, list[Diagnostic]]) -> str:
+    """The same JSON as ``asdict``, field by field: asdict deep-copies every value on the way, and cost
+    2 s of the parent's time when 20,000 notes were parsed (the workers were idle by then)."""
     note, diags = result
-    return json.dumps({"note": asdict(note) if note else None, "diags": [asdict(d) for d in diags]}, ensure_ascii=False)
+    data = None
+    if note is not None:
+        data = {name: getattr(note, name) for name in _NOTE_FIELDS}
+        data["meta"] = dict(note.meta)
+        data["links"] = [{name: getattr(link, name) for name in _LINK_FIELDS} for link in note.links]
+    return json.dumps({"note": data, "diags": [asdict(d) for d in diags]}, ensure_ascii=False)
 
 
 def _safe_decode(text: str) -> tuple[Note | None, list[Diagnostic]] | None:
