@@ -7,7 +7,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -547,3 +547,31 @@ def test_kept_embedder_loads_once_until_the_model_changes(tmp_path: Path) -> Non
     fake = kept.factory_for(dataclasses.replace(settings, model="fake/hash-16"))()
     assert fake.dim == 16 and first._child is None  # the old model was closed
     kept.close()
+
+
+def test_a_stopped_embedding_keeps_the_slices_it_finished(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Texts go to the model in slices, longest first, each stored as it comes back: a build stopped in
+    a long cold embedding (Ctrl-C, a crash, a full disk) keeps what it encoded, and the next one
+    embeds only the rest, to the same vectors."""
+    import notegraph.embed.stage as stage
+
+    monkeypatch.setattr(stage, "ENCODE_SLICE", 3)
+    notes = sample_notes()
+    calls: list[list[str]] = []
+
+    class StopsOnSecondSlice(FakeEmbedder):
+        def encode(self, texts: Sequence[str]) -> np.ndarray:
+            calls.append(list(texts))
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+            return super().encode(texts)
+
+    with EmbeddingCache(tmp_path / "c.sqlite") as cache, pytest.raises(KeyboardInterrupt):
+        embed_notes(notes, cache, lambda: StopsOnSecondSlice(64), FakeEmbedder(64).model_id, max_words=40)
+    first = calls[0]
+    assert len(first) == 3 and [len(t) for t in first] == sorted((len(t) for t in first), reverse=True)
+    assert all(len(t) >= len(u) for t in first for u in calls[1])  # longest first across the slices
+    result, _, _ = run(notes, tmp_path / "c.sqlite")
+    fresh, _, _ = run(notes, tmp_path / "fresh.sqlite")
+    assert fresh.embedded > 6 and (result.cached, result.embedded) == (3, fresh.embedded - 3)  # only the rest
+    assert_same(result, fresh)

@@ -17,6 +17,8 @@ from notegraph.embed.text import DEFAULT_MAX_WORDS, note_chunks, text_hash
 from notegraph.errors import ModelError
 from notegraph.model import Note
 
+ENCODE_SLICE = 2048  # texts per request to the model (see embed_notes)
+
 
 @dataclass
 class Embeddings:
@@ -78,10 +80,17 @@ def embed_notes(
             # The id no longer names the same model (weights replaced in place): re-embed everything.
             found, missing = {}, list(texts)
         dim = embedder.dim
-        new = _encode(embedder, [texts[h] for h in missing])
-        fresh = dict(zip(missing, new, strict=True))
-        cache.put_many(model_id, fresh)
-        found.update(fresh)
+        # Longest first (each batch pads to similar lengths; an out-of-memory error shows at once), in
+        # slices stored as they come: a build stopped during a long embedding keeps what it encoded, and
+        # the model's process never holds more than one slice of texts and vectors.
+        missing.sort(key=lambda h: -len(texts[h]))
+        for start in range(0, len(missing), ENCODE_SLICE):
+            part = missing[start : start + ENCODE_SLICE]
+            fresh = dict(zip(part, _encode(embedder, [texts[h] for h in part]), strict=True))
+            cache.put_many(model_id, fresh)
+            found.update(fresh)
+        # the only reference to a one-off model: its process ends now, before the vectors are gathered
+        del embedder
     elif not dim:
         dim = cache.dim(model_id) or 0
     cache.put_chunkings(fresh_chunks)  # after the vectors: damage they reveal moves the file aside untouched
