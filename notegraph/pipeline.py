@@ -221,7 +221,7 @@ def embedder_factory_for(settings: Settings) -> Callable[[], Any]:
 
 class KeptEmbedder:
     """Factories that load the model once and keep it for later builds (``serve`` rebuilds on every
-    save); a different model or device in the settings replaces it. ``close()`` ends it."""
+    save); a different model, device or backend in the settings replaces it. ``close()`` ends it."""
 
     def __init__(self) -> None:
         self._key: tuple[str, str | None, str] | None = None

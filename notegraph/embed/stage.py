@@ -89,7 +89,8 @@ def embed_notes(
             fresh = dict(zip(part, _encode(embedder, [texts[h] for h in part]), strict=True))
             cache.put_many(model_id, fresh)
             found.update(fresh)
-        # the only reference to a one-off model: its process ends now, before the vectors are gathered
+        # a one-off model's process ends now, before the vectors are gathered (this was its only
+        # reference; serve's kept model is held by its KeptEmbedder and lives on)
         del embedder
     elif not dim:
         dim = cache.dim(model_id) or 0

@@ -205,7 +205,8 @@ def shared_options() -> dict[str, Any]:
     """The vis-network options every map and the full graph use, as pyvis holds them, and the concept
     maps' looks by kind: node colours as vis-network groups, edge styles for site.js to apply by edge
     kind (vis-network has no edge groups). Shared once in map-options.js, they are not repeated in
-    every note's map data (two thirds of its bytes when they were)."""
+    every note's map data (about 30% of its bytes when they were: 14.3 KB against 10.2 for the
+    sample's largest map)."""
     groups = {kind: {"color": _node_colour(colour)} for kind, colour in KIND_COLOURS.items()}
     hood = dict(_new_network({**MAP_OPTIONS, "groups": groups}).options)
     edges = {
