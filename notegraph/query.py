@@ -102,6 +102,8 @@ def write_index(
     ranked anyway: each note's related list (``related_k`` items) and related papers."""
     import sqlite3
 
+    import orjson  # the rows are the collection's text again: ~5x faster than json.dumps
+
     from notegraph.graph.build import RELATED_PAPERS
 
     tmp = path.with_name(path.name + ".tmp")
@@ -144,9 +146,9 @@ def write_index(
                         note.title,
                         note.kind,
                         note.path,
-                        json.dumps(list(note.aliases), ensure_ascii=False),
-                        json.dumps(related, ensure_ascii=False),
-                        json.dumps(embeddings.chunks.get(note_id, []), ensure_ascii=False),
+                        orjson.dumps(list(note.aliases)).decode(),
+                        orjson.dumps(related).decode(),
+                        orjson.dumps(embeddings.chunks.get(note_id, [])).decode(),
                         chunk_vectors.tobytes(),
                     )
 

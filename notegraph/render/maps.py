@@ -7,6 +7,7 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from notegraph.model import KINDS, Cluster, Neighbour, Note, NoteFacts
@@ -172,6 +173,7 @@ def hood_positions(entries: Sequence[HoodEntry]) -> list[tuple[float, float]]:
     return out
 
 
+@lru_cache(maxsize=65536)  # a note's label is drawn on every map it appears on
 def wrap_label(title: str, width: int = 20, lines: int = 2) -> str:
     words = title.split()
     out: list[str] = []
@@ -280,7 +282,8 @@ def hood_data(note: Note, facts: NoteFacts, entries: Sequence[HoodEntry], slug: 
         if entry.rel == "similar" and entry.score is not None:
             edge["width"] = round(1.0 + 2.0 * max(entry.score, 0.0), 2)  # nearer, thicker
         net.add_edge(source, target, **edge)
-    nodes, edges, *_ = net.get_network_data()
+    # pyvis's model as it holds it (get_network_data would also serialise its options, unused here)
+    nodes, edges = net.nodes, net.edges
     return {
         "slug": slug,
         "title": note.title,

@@ -130,7 +130,7 @@ class _Writer:
         is_page = path.endswith(".html")
         key = None
         if context is not None:
-            key = hashlib.sha256(f"{self.version}\n{path}\n{stable_json(context)}".encode()).hexdigest()
+            key = hashlib.sha256(f"{self.version}\n{path}\n".encode() + stable_json(context)).hexdigest()
             self.pages[path] = key
             if self._reuse(path, key):
                 self.pages_reused += is_page
