@@ -1,4 +1,5 @@
-"""Forked worker processes for the two embarrassingly parallel stages: parsing files and writing pages.
+"""Forked worker processes for the embarrassingly parallel stages (parsing files, ranking, writing pages),
+and one forked task beside the main process (``fork_call``).
 
 Workers are forked, so they inherit the parent's data without pickling it; only their results travel
 back. A worker dies with its parent (a killed build must not leave processes holding the build lock
@@ -7,10 +8,13 @@ or writing into a staging folder the next build cleans up).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import pickle
+import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -73,3 +77,66 @@ def _die_with_parent(parent: int) -> None:
         pass
     if os.getppid() != parent:
         os._exit(1)  # the parent died before the line above took effect
+
+
+@contextlib.contextmanager
+def fork_call(task: Callable[[], R], fork: bool = True) -> Iterator[Callable[[], R]]:
+    """Run ``task()`` in one forked process while the caller goes on; the context gives a function that
+    waits for its result (an exception in the task is raised there). Leaving the context without asking
+    ends the process. With ``fork`` false, or where fork is unavailable or not safe (see workers_for),
+    the task runs when its result is asked for."""
+    if not fork or workers_for(2, 1) < 2:
+        done: list[R] = []
+
+        def run_here() -> R:
+            if not done:
+                done.append(task())
+            return done[0]
+
+        yield run_here
+        return
+    parent = os.getpid()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: run, send the pickled outcome, and leave without the parent's exit handlers
+        status = 1
+        try:
+            os.close(read_end)
+            _die_with_parent(parent)
+            try:
+                outcome: tuple[bool, Any] = (True, task())
+            except BaseException as exc:  # noqa: BLE001 - handed to the parent
+                outcome = (False, exc)
+            try:
+                data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:  # noqa: BLE001 - an unpicklable exception
+                data = pickle.dumps((False, RuntimeError(f"forked task failed: {outcome[1]!r} ({exc})")))
+            with os.fdopen(write_end, "wb") as handle:
+                handle.write(data)
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    state: dict[str, Any] = {}
+
+    def result() -> R:
+        if "outcome" not in state:
+            with os.fdopen(read_end, "rb") as handle:
+                data = handle.read()
+            state["outcome"] = pickle.loads(data) if data else (False, RuntimeError("forked task ended without a result"))
+            os.waitpid(pid, 0)
+        ok, value = state["outcome"]
+        if not ok:
+            raise value
+        return value
+
+    try:
+        yield result
+    finally:
+        if "outcome" not in state:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.close(read_end)
+            with contextlib.suppress(OSError):
+                os.waitpid(pid, 0)

@@ -244,3 +244,36 @@ def test_no_forking_outside_the_main_thread():
     other.start()
     other.join()
     assert seen == [1]
+
+
+def test_a_forked_call_returns_its_result_raises_its_error_and_ends_with_its_context(tmp_path: Path):
+    import os
+
+    from notegraph.parallel import cpus, fork_call
+
+    if cpus() < 2:
+        pytest.skip("one core: runs in the caller")
+    with fork_call(lambda: (os.getpid(), [1, 2, 3])) as result:
+        pid, value = result()
+    assert pid != os.getpid() and value == [1, 2, 3]
+
+    def fail() -> None:
+        raise ValueError("bad input in the child")
+
+    with fork_call(fail) as result, pytest.raises(ValueError, match="bad input in the child"):
+        result()
+
+    def linger() -> None:
+        (tmp_path / "pid").write_text(str(os.getpid()))
+        time.sleep(60)
+
+    with fork_call(linger):  # never asked for its result
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "pid").exists() or not (tmp_path / "pid").read_text():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        child = int((tmp_path / "pid").read_text())
+        assert Path(f"/proc/{child}").exists()
+    assert not Path(f"/proc/{child}").exists()  # ended and reaped, not left behind
+    with fork_call(lambda: os.getpid(), fork=False) as result:
+        assert result() == os.getpid()

@@ -112,16 +112,17 @@ def test_export_formats(tmp_path: Path):
         assert set(g.nodes) == set(c.notes) and g.number_of_edges() == result.graph.number_of_edges()
 
 
-def test_facts_from_forked_workers_equal_those_of_one_process(tmp_path: Path, monkeypatch):
+def test_facts_and_clusters_from_forked_workers_equal_those_of_one_process(tmp_path: Path, monkeypatch):
     import notegraph.graph.build as graph_build
 
     c = load(load_settings(sample(tmp_path)))
     settings = GraphSettings(similar_k=2, similar_threshold=0.1)
-    one = build_graph(c, vecs_for(c), settings).facts
+    one = build_graph(c, vecs_for(c), settings)
     monkeypatch.setattr(graph_build, "PARALLEL_MIN", 2)
     assert graph_build.workers_for(len(c.notes), 2) >= 2 or cpus() == 1
-    forked = build_graph(c, vecs_for(c), settings).facts
-    assert list(forked) == list(one) and forked == one
+    forked = build_graph(c, vecs_for(c), settings)  # the clusters, too, come from a forked process
+    assert list(forked.facts) == list(one.facts) and forked.facts == one.facts
+    assert forked.clusters == one.clusters and len(one.clusters) > 1
 
 
 def test_ranking_tables_from_forked_workers_equal_those_of_one_process(tmp_path: Path, monkeypatch):
