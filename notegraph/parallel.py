@@ -45,14 +45,25 @@ def workers_for(items: int, min_items: int) -> int:
 
 def fork_map(task: Callable[[T], R], shards: Sequence[T]) -> list[R]:
     """``[task(s) for s in shards]``, one forked worker per shard; results in shard order."""
+    with fork_map_meanwhile(task, shards) as results:
+        return results()
+
+
+@contextlib.contextmanager
+def fork_map_meanwhile(task: Callable[[T], R], shards: Sequence[T]) -> Iterator[Callable[[], list[R]]]:
+    """fork_map whose workers run while the caller goes on inside the context; the context gives the
+    function that waits for their results. With fewer than two shards the work is done when asked for.
+    Forks nothing inside the context: the workers' pool has threads in this process."""
     global _TASK
     if len(shards) < 2:
-        return [task(s) for s in shards]
+        yield lambda: [task(s) for s in shards]
+        return
     _TASK = task
     try:
         context = multiprocessing.get_context("fork")
         with context.Pool(len(shards), initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
-            return pool.map(_run, shards)
+            pending = pool.map_async(_run, shards)
+            yield pending.get
     finally:
         _TASK = None
 

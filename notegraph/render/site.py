@@ -8,7 +8,8 @@ import math
 import os
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from functools import cache, partial
 from pathlib import Path
@@ -19,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from notegraph.model import KINDS, Cluster, Collection, GraphResult, Note, NoteFacts, Related
-from notegraph.parallel import fork_map, shard, workers_for
+from notegraph.parallel import fork_map_meanwhile, shard, workers_for
 from notegraph.render.body import Linker, render_body
 from notegraph.render.jsdata import js_call, stable_json
 from notegraph.render.maps import (
@@ -321,13 +322,15 @@ class _Site:
         options = shared_options()
         w.emit("assets/map-options.js", options, lambda: js_call("NG_OPTIONS", options))
 
-        self.write_notes(w)
-        self.write_index(w)
-        self.write_graph(w)
-        self.write_search(w)
-        self.write_topics(w)
-        self.write_kinds(w)
-        self.write_clusters(w)
+        # the other pages are written here while forked workers write the note pages
+        with self.notes_meanwhile(w) as finish_notes:
+            self.write_index(w)
+            self.write_graph(w)
+            self.write_search(w)
+            self.write_topics(w)
+            self.write_kinds(w)
+            self.write_clusters(w)
+            finish_notes()
 
     def note_context(self, note: Note) -> tuple[dict[str, Any], list[HoodEntry]]:
         """The page's context, and the entries of its concept map (none when it has no map)."""
@@ -415,13 +418,19 @@ class _Site:
             }
         return ctx, entries
 
-    def write_notes(self, w: _Writer) -> None:
-        """Note pages, in forked worker processes when there are many: each page depends only on the
-        site's data, so they are independent and the output is the same however they are shared out."""
+    @contextmanager
+    def notes_meanwhile(self, w: _Writer) -> Iterator[Callable[[], None]]:
+        """Note pages, in forked worker processes when there are many, while the caller writes the other
+        pages; the function the context gives waits for them. Each page depends only on the site's data,
+        so they are independent and the output is the same however they are shared out."""
         workers = workers_for(len(self.ids), PARALLEL_MIN)
         if workers < 2:
-            for note_id in self.ids:
-                self.write_note(w, note_id)
+
+            def write_all() -> None:
+                for note_id in self.ids:
+                    self.write_note(w, note_id)
+
+            yield write_all
             return
 
         def write_shard(ids: list[str]) -> _WriterPart:
@@ -430,8 +439,13 @@ class _Site:
                 self.write_note(writer, note_id)
             return writer.pages, writer.outputs, writer.pages_written, writer.pages_reused
 
-        for part in fork_map(write_shard, shard(self.ids, workers)):
-            w.merge(part)
+        with fork_map_meanwhile(write_shard, shard(self.ids, workers)) as parts:
+
+            def finish() -> None:
+                for part in parts():
+                    w.merge(part)
+
+            yield finish
 
     def write_note(self, w: _Writer, note_id: str) -> None:
         note = self.notes[note_id]
