@@ -31,14 +31,18 @@ def cpus() -> int:
         return os.cpu_count() or 1
 
 
+def may_fork() -> bool:
+    """Whether forking is possible and safe here: the platform has fork and this is the main thread
+    (``serve`` rebuilds in its watcher thread, beside its server thread: a forked child gets only the
+    forking thread, and a lock another thread held at that moment would never be released in it; the
+    main thread forks only while the others are waiting)."""
+    return "fork" in multiprocessing.get_all_start_methods() and threading.current_thread() is threading.main_thread()
+
+
 def workers_for(items: int, min_items: int) -> int:
-    """How many workers ``items`` pieces of work are worth: 1 below ``min_items``, without fork, or
-    outside the main thread (``serve`` rebuilds in its watcher thread, beside its server thread: a
-    forked child gets only the forking thread, and a lock another thread held at that moment would
-    never be released in it; the main thread forks only while the others are waiting)."""
-    if items < min_items or "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    if threading.current_thread() is not threading.main_thread():
+    """How many workers ``items`` pieces of work are worth: 1 below ``min_items`` or where forking is
+    not possible or safe (see may_fork)."""
+    if items < min_items or not may_fork():
         return 1
     return max(1, min(cpus(), MAX_WORKERS, items // max(1, min_items // 2)))
 
@@ -94,9 +98,9 @@ def _die_with_parent(parent: int) -> None:
 def fork_call(task: Callable[[], R], fork: bool = True) -> Iterator[Callable[[], R]]:
     """Run ``task()`` in one forked process while the caller goes on; the context gives a function that
     waits for its result (an exception in the task is raised there). Leaving the context without asking
-    ends the process. With ``fork`` false, or where fork is unavailable or not safe (see workers_for),
-    the task runs when its result is asked for."""
-    if not fork or workers_for(2, 1) < 2:
+    ends the process. With ``fork`` false, on one core, or where forking is not possible or safe (see
+    may_fork), the task runs when its result is asked for."""
+    if not fork or cpus() < 2 or not may_fork():
         done: list[R] = []
 
         def run_here() -> R:
