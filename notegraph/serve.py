@@ -387,8 +387,11 @@ class LiveSite:
                 if self._stop.is_set():
                     break
                 if not self._watching.is_set():
+                    # compared before start() returns: an edit saved after that is an event of the watcher's,
+                    # and would otherwise be seen twice (here and as an event)
+                    missed = not changes and self._stamps() != self._baseline
                     self._watching.set()
-                    if not changes and self._stamps() != self._baseline:
+                    if missed:
                         self.echo("changed while starting; rebuilding", False)
                         self.rebuild()
                         continue
