@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from pathlib import Path
 
 import networkx as nx
@@ -14,6 +15,7 @@ from notegraph.config import load_settings
 from notegraph.embed import Embeddings
 from notegraph.graph import GraphSettings, build_graph
 from notegraph.graph.clusters import stable_ids
+from notegraph.graph.lexical import DF_EXACT, Lexical, gridded
 from notegraph.graph.similarity import top_k
 from notegraph.parallel import cpus
 from notegraph.pipeline import load
@@ -139,3 +141,27 @@ def test_ranking_tables_from_forked_workers_equal_those_of_one_process(tmp_path:
         (idx_one, scores_one, _), (idx_forked, scores_forked, _) = one._table(kind), forked._table(kind)
         assert idx_one.shape[0] == len(c.notes)
         assert np.array_equal(idx_one, idx_forked) and np.array_equal(scores_one, scores_forked)
+
+
+LEX_WORDS = "grounding repair dialogue turn taking scaling compute tokens memory attention".split()
+
+
+def test_term_columns_do_not_depend_on_the_order_of_the_notes():
+    rng = random.Random(2)
+    texts = [" ".join(rng.choice(LEX_WORDS) + str(rng.randrange(40)) for _ in range(25)) for _ in range(50)]
+    order = list(range(50))
+    rng.shuffle(order)
+    a = Lexical(texts)
+    b = Lexical([texts[i] for i in order])
+    assert a.vocab == b.vocab
+    back = np.argsort(order)
+    assert (a.tfidf != b.tfidf[back]).nnz == 0  # the same bits, not merely close
+
+
+def test_document_frequencies_on_their_grid():
+    df = np.arange(1, 5001, dtype=np.float32)
+    g = gridded(df)
+    assert np.array_equal(g[:DF_EXACT], df[:DF_EXACT])
+    assert np.all(np.diff(g) >= 0)
+    assert np.all(np.abs(np.log(g[DF_EXACT:]) - np.log(df[DF_EXACT:])) <= np.log(2.0**0.25) / 2 + 1e-6)
+    assert len(np.unique(g[1000:])) < 30  # a count of 1,000 to 5,000 lands on a handful of values
