@@ -7,7 +7,7 @@ Scenarios, run in this order on one collection per size (made by ``benchmarks/ge
   cold      empty caches: no parse cache, no embedding cache, no site, no model digest stamp
   nochange  rebuild with nothing changed
   edit      one note's body edited (the note is restored afterwards)
-  rerender  site and parse cache deleted, embedding cache kept
+  rerender  site, parse cache and facts memo deleted, embedding cache kept
 
 Each scenario runs twice, each time in a fresh child process: once calling the pipeline's stage
 functions directly (parse, resolve, embed, graph, render, write, each timed), once as the whole
@@ -319,7 +319,9 @@ class Bench:
             shutil.rmtree(cache, ignore_errors=True)
         elif scenario == "rerender":
             shutil.rmtree(site, ignore_errors=True)
-            (notes / ".notegraph" / "parse.sqlite").unlink(missing_ok=True)
+            # everything but the embeddings is computed again: parsing, and every note's facts
+            for name in ("parse.sqlite", "facts.sqlite", "facts.sqlite-wal", "facts.sqlite-shm"):
+                (notes / ".notegraph" / name).unlink(missing_ok=True)
 
     def edited_note(self, n: int, fake: bool) -> Path:
         notes = self.paths(n, fake)[0]

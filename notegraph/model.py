@@ -181,3 +181,6 @@ class GraphResult:
     clusters: tuple[Cluster, ...]
     model_id: str = ""
     ranker: Any = None  # notegraph.graph.rank.Ranker: ranks any note against the collection on demand
+    computed: int = 0  # notes whose facts were computed in this build (the others were kept from the last)
+    # each note's facts key (graph.memo): equal keys, equal facts; empty when the build keeps no memo
+    keys: Mapping[str, bytes] = field(default_factory=dict)

@@ -257,6 +257,9 @@ def embed(collection: Collection, settings: Settings, factory: Callable[[], Any]
         return embeddings, list(cache.warnings)
 
 
+FACTS_MEMO = "facts.sqlite"
+
+
 def graph_settings(settings: Settings, full: bool = True) -> Any:
     """The graph stage's settings; a one-off query (full=False) keeps no cluster state."""
     from notegraph.graph import GraphSettings
@@ -267,6 +270,7 @@ def graph_settings(settings: Settings, full: bool = True) -> Any:
         related_k=settings.related_k,
         ann_threshold=settings.ann_threshold,
         cluster_state=settings.state_dir / "clusters.json" if full else None,
+        facts_memo=settings.state_dir / FACTS_MEMO if full else None,
         full=full,
     )
 

@@ -12,10 +12,12 @@ import networkx as nx
 import numpy as np
 
 from notegraph.graph.clusters import communities, label_clusters, load_previous, save_assignment, stable_ids
+from notegraph.graph.memo import FactKeys, FactsMemo, encode
 from notegraph.graph.rank import Ranker
 from notegraph.graph.similarity import nearest
 from notegraph.model import Citation, Cluster, Collection, GraphResult, Link, Neighbour, NoteFacts, Related
 from notegraph.parallel import fork_call, fork_map, shard, workers_for
+from notegraph.version import code_version
 
 PARALLEL_MIN = 2000  # notes below which computing facts in forked workers costs more than it saves
 RELATED_PAPERS = 8
@@ -38,6 +40,8 @@ class GraphSettings:
     # above this many embedded notes the similar edges come from an approximate (HNSW) index
     ann_threshold: int = 10_000
     cluster_state: Path | None = None
+    # where each note's facts are kept between builds, under a key of their inputs (see graph.memo)
+    facts_memo: Path | None = None
     # False for one-off queries (`related`): no similar edges, clusters or per-note facts, and the
     # ranker scores only the rows asked for, so a query costs O(n), not O(n^2)
     full: bool = True
@@ -103,16 +107,33 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
     for link in collection.links:
         if link.status == "ok" and link.target is not None and link.target != link.source:
             incoming[link.target].append(link)
+    touching = {note_id: _touching(note_id, graph) for note_id in ids}
+    local = {note_id: _local(note_id, touching[note_id], undirected) for note_id in ids}
+
+    # facts whose inputs are unchanged since they were kept are taken from the memo
+    memo = FactsMemo(settings.facts_memo) if settings.facts_memo is not None else None
+    keys: dict[str, bytes] = {}
+    kept: dict[str, NoteFacts] = {}
+    if memo is not None:
+        keys = _fact_keys(ids, collection, embeddings, graph, ranker, settings, touching, local, cluster_of, incoming)
+        kept = memo.load(keys)
+    todo = [note_id for note_id in ids if note_id not in kept]
 
     def facts_of(shard_ids: list[str]) -> list[NoteFacts]:
-        return [_facts(note_id, graph, undirected, collection, ranker, cluster_of, emb_index, settings, incoming[note_id]) for note_id in shard_ids]
+        computed = [_facts(note_id, local[note_id], collection, ranker, cluster_of, emb_index, settings, incoming[note_id]) for note_id in shard_ids]
+        if memo is not None:
+            memo.store((item.id, keys[item.id], blob) for item in computed if (blob := encode(item)) is not None)
+        return computed
 
     # each note's facts (with the evidence for every related item) are independent: on several cores
-    # they are computed in forked workers and sent back
-    shards = shard(ids, workers_for(len(ids), PARALLEL_MIN))
+    # they are computed in forked workers (which keep them in the memo) and sent back
+    shards = shard(todo, workers_for(len(todo), PARALLEL_MIN))
     facts = {item.id: item for part in fork_map(facts_of, shards) for item in part}
+    facts.update(kept)
     facts = {note_id: facts[note_id] for note_id in ids}
-    return GraphResult(graph=graph, facts=facts, clusters=tuple(clusters), model_id=embeddings.model_id, ranker=ranker)
+    if memo is not None:
+        memo.forget(memo.stale)
+    return GraphResult(graph=graph, facts=facts, clusters=tuple(clusters), model_id=embeddings.model_id, ranker=ranker, computed=len(todo), keys=keys)
 
 
 def _weighted_undirected(graph: nx.MultiDiGraph, ids: Sequence[str]) -> nx.Graph:
@@ -129,10 +150,84 @@ def _weighted_undirected(graph: nx.MultiDiGraph, ids: Sequence[str]) -> nx.Graph
     return undirected
 
 
+_PRIORITY = {"link": 0, "source": 0, "backlink": 1, "similar": 2}
+_Relation = dict[str, tuple[int, str, float | None]]  # neighbour -> (priority, kind, score)
+
+
+def _touching(note_id: str, graph: nx.MultiDiGraph) -> list[tuple[str, str, str, float | None]]:
+    """Every edge touching the note as (direction, other note, kind, score), in the graph's order."""
+    edges = [("out", target, data["kind"], data.get("score")) for _, target, data in graph.out_edges(note_id, data=True)]
+    edges += [("in", source, data["kind"], data.get("score")) for source, _, data in graph.in_edges(note_id, data=True)]
+    return edges
+
+
+def _local(note_id: str, edges: Sequence[tuple[str, str, str, float | None]], undirected: nx.Graph) -> tuple[_Relation, int]:
+    """The note's relation to each neighbour (a link before a backlink before a similar edge) and the
+    size of its 2-hop network."""
+    relation: _Relation = {}
+
+    def offer(other: str, kind: str, score: float | None) -> None:
+        if other == note_id:
+            return
+        current = relation.get(other)
+        mapped = "link" if kind == "source" else kind
+        best_score = score if score is not None else (current[2] if current else None)
+        if current is None or _PRIORITY[kind] < current[0]:
+            relation[other] = (_PRIORITY[kind], mapped, best_score)
+        elif score is not None and current[2] is None:
+            relation[other] = (current[0], current[1], score)
+
+    for direction, other, kind, score in edges:
+        if direction == "out":
+            offer(other, kind, score)
+        else:
+            offer(other, "similar" if kind == "similar" else "backlink", score)
+    two_hop_set: set[str] = set(relation)
+    for other in relation:
+        two_hop_set.update(undirected.adj[other])
+    two_hop_set.discard(note_id)
+    return relation, len(two_hop_set)
+
+
+def _fact_keys(
+    ids: Sequence[str],
+    collection: Collection,
+    embeddings: EmbeddingsLike,
+    graph: nx.MultiDiGraph,
+    ranker: Ranker,
+    settings: GraphSettings,
+    touching: Mapping[str, Sequence[tuple[str, str, str, float | None]]],
+    local: Mapping[str, tuple[_Relation, int]],
+    cluster_of: Mapping[str, Cluster],
+    incoming: Mapping[str, Sequence[Link]],
+) -> dict[str, bytes]:
+    """Each note's memo key: everything ``_facts`` reads for it (see graph.memo)."""
+    explicit_out: dict[str, list[str]] = defaultdict(list)
+    explicit_in: dict[str, list[str]] = defaultdict(list)
+    for u, v, kind in graph.edges(keys=True):
+        if kind != "similar":
+            explicit_out[u].append(v)
+            explicit_in[v].append(u)
+    chosen = (settings.similar_k, settings.similar_threshold, settings.related_k, settings.ann_threshold, RELATED_PAPERS, RELATED_CONCEPTS)
+    salt = f"{code_version()}\n{embeddings.model_id}\n{chosen}\n".encode() + ranker.global_key()
+    keys = FactKeys(salt, ids, collection.notes, embeddings, explicit_out, explicit_in, ranker.ids)
+    out = {}
+    for note_id in ids:
+        cluster = cluster_of.get(note_id)
+        out[note_id] = keys.key(
+            note_id,
+            touching[note_id],
+            local[note_id][1],
+            (cluster.id, cluster.size_class) if cluster else (-1, ""),
+            ((link.source, link.raw.context) for link in incoming.get(note_id, ())),
+            ranker.rows(note_id),
+        )
+    return out
+
+
 def _facts(
     note_id: str,
-    graph: nx.MultiDiGraph,
-    undirected: nx.Graph,
+    local: tuple[_Relation, int],
     collection: Collection,
     ranker: Ranker,
     cluster_of: Mapping[str, Cluster],
@@ -141,34 +236,12 @@ def _facts(
     incoming: Sequence[Link],
 ) -> NoteFacts:
     notes = collection.notes
-    relation: dict[str, tuple[int, str, float | None]] = {}  # neighbour -> (priority, kind, score)
-    priority = {"link": 0, "source": 0, "backlink": 1, "similar": 2}
-
-    def offer(other: str, kind: str, score: float | None) -> None:
-        if other == note_id:
-            return
-        current = relation.get(other)
-        mapped = "link" if kind == "source" else kind
-        best_score = score if score is not None else (current[2] if current else None)
-        if current is None or priority[kind] < current[0]:
-            relation[other] = (priority[kind], mapped, best_score)
-        elif score is not None and current[2] is None:
-            relation[other] = (current[0], current[1], score)
-
-    for _, target, data in graph.out_edges(note_id, data=True):
-        offer(target, data["kind"], data.get("score"))
-    for source, _, data in graph.in_edges(note_id, data=True):
-        offer(source, "similar" if data["kind"] == "similar" else "backlink", data.get("score"))
-
+    relation, two_hop = local
     neighbours = tuple(
         Neighbour(id=other, kind=kind, score=score)  # type: ignore[arg-type]
         for other, (_, kind, score) in sorted(relation.items(), key=lambda item: (item[1][0], -(item[1][2] or 0.0), item[0]))
     )
     direct = len(relation)
-    two_hop_set: set[str] = set(relation)
-    for other in relation:
-        two_hop_set.update(undirected.adj[other])
-    two_hop_set.discard(note_id)
     cluster = cluster_of.get(note_id)
 
     # citations: who links here, with the sentence that does it
@@ -197,7 +270,7 @@ def _facts(
     return NoteFacts(
         id=note_id,
         direct=direct,
-        two_hop=len(two_hop_set),
+        two_hop=two_hop,
         cluster=cluster.id if cluster else -1,
         cluster_size=cluster.size_class if cluster else "small",
         neighbours=neighbours,

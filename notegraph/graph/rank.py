@@ -289,10 +289,25 @@ class Ranker:
             self._table(None)
             self._relations()
 
+    SITE_KINDS: tuple[str | None, ...] = (None, "paper", "concept")  # the lists the site's related sections cut
+
+    def rows(self, note_id: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The note's candidates (note indices in ``ids``) and scores in each of ``SITE_KINDS``'s tables:
+        all its related lists are cut from these (none when it has no embedding)."""
+        row = self.index.get(note_id)
+        if row is None:
+            return []
+        return [(table[0][row], table[1][row]) for table in map(self._table, self.SITE_KINDS)]
+
+    def global_key(self) -> bytes:
+        """What the explanations take from the whole collection besides the two notes (the weights, and
+        which hierarchy directions this collection links), for keys of kept results."""
+        return repr((self.weights, self._hierarchy_linked)).encode()
+
     def _table(self, kind: str | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
         if kind not in self._tables:
             # one pass over the row blocks serves every kind the pages ask for (all, papers, concepts)
-            kinds = [k for k in dict.fromkeys([kind, None, "paper", "concept"]) if k not in self._tables]
+            kinds = [k for k in dict.fromkeys([kind, *self.SITE_KINDS]) if k not in self._tables]
             lexical = self.signals.lexical
             lexical.prepare()  # its split is made here, once, not in every forked worker
             self._tables.update(self._compute_tables(kinds))

@@ -1,0 +1,226 @@
+"""Each note's facts, kept between builds under a key of everything they are computed from.
+
+A note's facts (its related lists with their evidence, its citations, neighbours and counts) are a
+function of a few inputs: the edges that touch it, its ranking rows, its cluster, the links into it,
+and, for itself and for every note those name, its title, kind, lede, vectors, passages and explicit
+links. The key hashes exactly those inputs (see ``FactKeys``), so a note whose key is unchanged has
+the facts it had: one edited note recomputes the facts of the notes it touches, not of all of them.
+Equal keys, equal facts: a build that uses the memo gives the same site as one without it
+(tests/test_memo.py builds both after a series of edits).
+
+Stored as JSON in SQLite, not pickle: the memo lives inside a notes folder that may come from someone
+else, and loading it must never run code. A damaged memo is an empty one, never a failed build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from notegraph.model import Citation, Neighbour, NoteFacts, Related
+
+FORMAT = b"notegraph-facts/1"
+_DIGEST = 16
+
+
+def _hash(*parts: bytes) -> bytes:
+    h = hashlib.blake2b(digest_size=_DIGEST)
+    for part in parts:
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.digest()
+
+
+def _array(a: Any) -> bytes:
+    if a is None:
+        return b"-"
+    a = np.ascontiguousarray(a)
+    return f"{a.dtype.str}{a.shape}".encode() + a.tobytes()
+
+
+class FactKeys:
+    """The memo keys of one build's notes.
+
+    ``salt`` names everything global: notegraph's code, the model, the graph settings, the ranking's
+    collection-wide evidence, and the set of note ids (which decides the hierarchy and the slugs)."""
+
+    def __init__(
+        self,
+        salt: bytes,
+        ids: Sequence[str],
+        notes: Mapping[str, Any],
+        embeddings: Any,
+        explicit_out: Mapping[str, Sequence[str]],
+        explicit_in: Mapping[str, Sequence[str]],
+        rank_ids: Sequence[str],
+    ) -> None:
+        self.salt = _hash(FORMAT, salt, "\0".join(ids).encode())
+        emb_index = {note_id: i for i, note_id in enumerate(embeddings.ids)}
+        chunks, chunk_vectors, vectors = embeddings.chunks, embeddings.chunk_vectors, embeddings.vectors
+        self.digest: dict[str, bytes] = {}
+        for note_id in ids:
+            note = notes[note_id]
+            row = emb_index.get(note_id)
+            head = orjson.dumps(
+                [
+                    note.title,
+                    note.kind,
+                    note.lede,
+                    note.question,  # not read by the facts, but by the pages that list the note (render.site)
+                    list(chunks.get(note_id, ())),
+                    sorted(explicit_out.get(note_id, ())),
+                    sorted(explicit_in.get(note_id, ())),
+                ]
+            )
+            self.digest[note_id] = _hash(head, _array(None if row is None else vectors[row]), _array(chunk_vectors.get(note_id)))
+        # the digests in the ranking's row order, so that a row of candidates is hashed as one gather
+        self._ranked = np.frombuffer(b"".join(self.digest[note_id] for note_id in rank_ids), dtype=np.uint8).reshape(len(rank_ids), _DIGEST)
+
+    def key(
+        self,
+        note_id: str,
+        edges: Iterable[tuple[Any, ...]],
+        two_hop: int,
+        cluster: tuple[int, str],
+        incoming: Iterable[tuple[str, str]],
+        rows: Sequence[tuple[np.ndarray, np.ndarray]],
+    ) -> bytes:
+        """``edges``: every edge touching the note, in the order the facts read them, as (direction,
+        other note, kind, score); ``incoming``: the links into it as (source, context); ``rows``: its
+        ranking candidates and scores, one pair per list the facts take from."""
+        named: set[str] = set()
+        edge_list = []
+        for direction, other, kind, score in edges:
+            named.add(other)
+            edge_list.append([direction, other, kind, score])
+        incoming_list = []
+        for source, context in incoming:
+            named.add(source)
+            incoming_list.append([source, context])
+        parts = [self.salt, self.digest[note_id], orjson.dumps([edge_list, two_hop, list(cluster), incoming_list])]
+        for idx, scores in rows:
+            parts += [_array(idx), _array(scores), self._ranked[idx].tobytes()]
+        parts += [self.digest[other] for other in sorted(named) if other in self.digest]
+        return _hash(*parts)
+
+
+def encode(facts: NoteFacts) -> bytes | None:
+    """The facts as JSON, or None when a score is not finite (JSON has no NaN: such facts are not kept)."""
+    lists = (facts.related, facts.related_papers, facts.related_concepts)
+    if not all(math.isfinite(item.score) for items in lists for item in items):
+        return None
+    if not all(n.score is None or math.isfinite(n.score) for n in facts.neighbours):
+        return None
+    return orjson.dumps(
+        [
+            facts.id,
+            facts.direct,
+            facts.two_hop,
+            facts.cluster,
+            facts.cluster_size,
+            [[n.id, n.kind, n.score] for n in facts.neighbours],
+            *([[r.id, r.score, r.why, r.passage, r.own_passage] for r in items] for items in lists),
+            [[c.id, c.context] for c in facts.inquiring_lines],
+            [[c.id, c.context] for c in facts.backlinks],
+        ]
+    )
+
+
+def decode(data: bytes) -> NoteFacts:
+    note_id, direct, two_hop, cluster, size, neighbours, related, papers, concepts, inquiring, backlinks = orjson.loads(data)
+
+    def ranked(items: list[list[Any]]) -> tuple[Related, ...]:
+        return tuple(Related(other, float(score), tuple(why), passage, own) for other, score, why, passage, own in items)
+
+    return NoteFacts(
+        id=note_id,
+        direct=direct,
+        two_hop=two_hop,
+        cluster=cluster,
+        cluster_size=size,
+        neighbours=tuple(Neighbour(other, kind, None if score is None else float(score)) for other, kind, score in neighbours),
+        related=ranked(related),
+        related_papers=ranked(papers),
+        related_concepts=ranked(concepts),
+        inquiring_lines=tuple(Citation(other, context) for other, context in inquiring),
+        backlinks=tuple(Citation(other, context) for other, context in backlinks),
+    )
+
+
+class FactsMemo:
+    """The memo's SQLite file: one row per note id with the key its facts were computed under."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.stale: list[str] = []  # ids the last ``load`` found kept that are not in this build
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("CREATE TABLE IF NOT EXISTS facts (id TEXT PRIMARY KEY, key BLOB NOT NULL, data BLOB NOT NULL)")
+        return conn
+
+    def load(self, keys: Mapping[str, bytes]) -> dict[str, NoteFacts]:
+        """The kept facts of every note whose key is unchanged; rows of other keys are left out."""
+        if not self.path.exists():
+            return {}
+        found: dict[str, NoteFacts] = {}
+        try:
+            conn = sqlite3.connect(self.path, timeout=30)
+            try:
+                for note_id, key, data in conn.execute("SELECT id, key, data FROM facts"):
+                    wanted = keys.get(note_id)
+                    if wanted is None:
+                        self.stale.append(note_id)
+                    elif wanted == key:
+                        found[note_id] = decode(data)
+            finally:
+                conn.close()
+        except (sqlite3.Error, ValueError, TypeError):
+            self.stale = []
+            self.reset()  # damaged: the facts are computed again, and the next build keeps them anew
+            return {}
+        return found
+
+    def store(self, rows: Iterable[tuple[str, bytes, bytes]]) -> None:
+        """Keep (id, key, encoded facts) rows; a note's earlier row is replaced."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = self._connect()
+            try:
+                with conn:
+                    conn.executemany("INSERT OR REPLACE INTO facts (id, key, data) VALUES (?, ?, ?)", rows)
+            finally:
+                conn.close()
+        except (OSError, sqlite3.Error):
+            pass  # only costs a later build the facts it would have kept
+
+    def forget(self, ids: Iterable[str]) -> None:
+        """Drop the rows of notes that are gone (renamed, deleted), so that the memo does not grow."""
+        gone = [(note_id,) for note_id in ids]
+        if not gone:
+            return
+        try:
+            conn = self._connect()
+            try:
+                with conn:
+                    conn.executemany("DELETE FROM facts WHERE id = ?", gone)
+            finally:
+                conn.close()
+        except (OSError, sqlite3.Error):
+            pass
+
+    def reset(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            except OSError:
+                pass

@@ -1,0 +1,157 @@
+"""The facts memo: facts kept between builds are exactly the facts a build without it computes."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from pathlib import Path
+
+import pytest
+from conftest import write
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_graph import vecs_for
+
+from notegraph.config import load_settings
+from notegraph.graph import GraphSettings, build_graph
+from notegraph.graph.memo import decode, encode
+from notegraph.pipeline import load
+
+WORDS = "grounding repair dialogue turn taking scaling compute tokens memory attention graph cluster note paper claim evidence".split()
+KINDS = ("synthesis", "concept", "paper", "inquiry")
+
+
+def collection(root: Path, n: int, rng: random.Random) -> None:
+    for i in range(n):
+        write(root, f"n{i}.md", note_text(i, n, rng))
+
+
+def note_text(i: int, n: int, rng: random.Random, title: str | None = None, kind: str | None = None) -> str:
+    words = " ".join(rng.choice(WORDS) for _ in range(30))
+    # some links name a heading that a later edit may add ("heading" below)
+    links = " ".join(f"[[n{rng.randrange(n)}{rng.choice(['', '', '#Part 1'])}]]" for _ in range(rng.randrange(4)))
+    kind = kind or KINDS[i % 4]
+    return f"---\ntitle: {title or f'Note {i}'}\nkind: {kind}\n---\n{words}. See {links}.\n"
+
+
+def graph_of(root: Path, state: Path, memo: bool, similar_k: int = 3):
+    c = load(load_settings(root))
+    memo_path = state / "facts.sqlite" if memo else None
+    gs = GraphSettings(similar_k=similar_k, similar_threshold=0.2, cluster_state=state / "clusters.json", facts_memo=memo_path)
+    return build_graph(c, vecs_for(c), gs)
+
+
+def edit(root: Path, step: int, rng: random.Random) -> str:
+    """One change of the kinds a writer makes between builds; returns which."""
+    files = sorted(root.glob("*.md"))
+    path = rng.choice(files)
+    text = path.read_text()
+    what = rng.choice(["append", "title", "link", "unlink", "kind", "add", "delete", "heading", "topic", "alias", "question"])
+    if what == "append":
+        path.write_text(text + f"\nMore about {rng.choice(WORDS)} and {rng.choice(WORDS)}.\n")
+    elif what == "title":
+        path.write_text(text.replace("title: ", f"title: Renamed {step} ", 1))
+    elif what == "link":
+        path.write_text(text + f"\nAlso [[{rng.choice(files).stem}]].\n")
+    elif what == "unlink":
+        path.write_text(text.replace("[[", "", 1).replace("]]", "", 1))
+    elif what == "kind":
+        path.write_text(text.replace("kind: ", f"kind: {rng.choice(KINDS)}\nold_kind: ", 1))
+    elif what == "add":
+        write(root, f"new{step}.md", note_text(step, len(files), rng))
+    elif what == "delete" and len(files) > 4:
+        path.unlink()
+    elif what == "heading":  # a heading that links in other notes may already name
+        path.write_text(text + f"\n## Part {rng.randrange(2)}\n\nMore.\n")
+    elif what == "topic":
+        path.write_text(text.replace("kind: ", f"topics: [T{rng.randrange(3)}]\nkind: ", 1))
+    elif what == "question":  # shown on the pages of the notes an inquiry cites
+        path.write_text(text.replace("kind: ", f"question: Why {step}?\nkind: ", 1))
+    elif what == "alias":  # an alias another note's link may now resolve to
+        path.write_text(text.replace("kind: ", f"aliases: [A{step}]\nkind: ", 1))
+        other = rng.choice(files)
+        other.write_text(other.read_text() + f"\nAnd [[A{step}]].\n")
+    return what
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_kept_facts_equal_facts_computed_afresh_after_any_edits(tmp_path_factory: pytest.TempPathFactory, seed: int):
+    rng = random.Random(seed)
+    base = tmp_path_factory.mktemp("memo")
+    root = base / "notes"
+    collection(root, 24, rng)
+    for step in range(5):
+        kept = graph_of(root, base / "with", memo=True)
+        fresh = graph_of(root, base / "without", memo=False)
+        assert kept.facts == fresh.facts
+        assert fresh.computed == len(fresh.facts)
+        if step:
+            assert kept.computed <= len(kept.facts)
+        edit(root, step, rng)
+
+
+def test_an_edit_recomputes_only_the_notes_it_touches(tmp_path: Path):
+    # each note's ranking rows keep its 50 best candidates: the collection must be several times larger
+    # for an edited note to be in only some of them. Without similar edges the clusters (found over
+    # the whole graph, where one changed edge weight can move many notes) stay as they are.
+    rng = random.Random(7)
+    root = tmp_path / "notes"
+    n = 250
+    for i in range(n):
+        words = " ".join(f"{rng.choice(WORDS)}{rng.randrange(60)}" for _ in range(40))
+        write(root, f"n{i}.md", f"---\ntitle: Note {i}\nkind: {KINDS[i % 4]}\n---\n{words}. See [[n{rng.randrange(n)}]].\n")
+    first = graph_of(root, tmp_path, memo=True, similar_k=0)
+    assert first.computed == n
+    again = graph_of(root, tmp_path, memo=True, similar_k=0)
+    assert again.computed == 0 and again.facts == first.facts
+    # a word the note already has: no other note's term weights move, so the notes recomputed are
+    # those that have this one among their candidates (a synthesis note: the 62 papers are each in
+    # almost every row's 50 best papers)
+    path = root / "n32.md"
+    text = path.read_text()
+    path.write_text(text + f"\nOnce more, {text.split('---')[2].split()[0]}\n")
+    after = graph_of(root, tmp_path, memo=True, similar_k=0)
+    assert 1 <= after.computed < n // 2
+    assert after.facts == graph_of(root, tmp_path / "fresh", memo=False, similar_k=0).facts
+
+
+def test_a_damaged_memo_is_an_empty_one(tmp_path: Path):
+    rng = random.Random(3)
+    root = tmp_path / "notes"
+    collection(root, 12, rng)
+    first = graph_of(root, tmp_path, memo=True)
+    (tmp_path / "facts.sqlite").write_bytes(b"not a database" * 100)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{tmp_path / 'facts.sqlite'}{suffix}").unlink(missing_ok=True)
+    second = graph_of(root, tmp_path, memo=True)
+    assert second.facts == first.facts and second.computed == 12
+    assert graph_of(root, tmp_path, memo=True).computed == 0  # kept anew
+
+
+def test_deleted_notes_leave_the_memo(tmp_path: Path):
+    import sqlite3
+
+    rng = random.Random(5)
+    root = tmp_path / "notes"
+    collection(root, 10, rng)
+    graph_of(root, tmp_path, memo=True)
+    (root / "n4.md").unlink()
+    graph_of(root, tmp_path, memo=True)
+    with sqlite3.connect(tmp_path / "facts.sqlite") as conn:
+        ids = {row[0] for row in conn.execute("SELECT id FROM facts")}
+    assert "n4" not in ids and "n3" in ids
+
+
+def test_facts_round_trip_through_their_json(tmp_path: Path):
+    rng = random.Random(11)
+    root = tmp_path / "notes"
+    collection(root, 16, rng)
+    result = graph_of(root, tmp_path, memo=False)
+    for facts in result.facts.values():
+        blob = encode(facts)
+        assert blob is not None and decode(blob) == facts
+    broken = dataclasses.replace(next(iter(result.facts.values())))
+    if broken.related:
+        nan = dataclasses.replace(broken, related=(dataclasses.replace(broken.related[0], score=float("nan")),))
+        assert encode(nan) is None  # JSON has no NaN: such facts are computed again, never kept wrong
