@@ -16,6 +16,8 @@ from notegraph.config import load_settings
 from notegraph.graph import GraphSettings, build_graph
 from notegraph.graph.memo import decode, encode
 from notegraph.pipeline import load
+from notegraph.render import render_site
+from notegraph.render.site import MANIFEST
 
 WORDS = "grounding repair dialogue turn taking scaling compute tokens memory attention graph cluster note paper claim evidence".split()
 KINDS = ("synthesis", "concept", "paper", "inquiry")
@@ -89,6 +91,34 @@ def test_kept_facts_equal_facts_computed_afresh_after_any_edits(tmp_path_factory
         if step:
             assert kept.computed <= len(kept.facts)
         edit(root, step, rng)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_kept_pages_equal_pages_rendered_afresh_after_any_edits(tmp_path_factory: pytest.TempPathFactory, seed: int):
+    """Pages kept by their inputs key (without building their contexts) are byte for byte the pages a
+    render of the same graph without keys makes."""
+    rng = random.Random(seed)
+    base = tmp_path_factory.mktemp("pages")
+    root = base / "notes"
+    collection(root, 20, rng)
+    previous = None
+    for step in range(6):
+        c = load(load_settings(root))
+        result = graph_of(root, base / "state", memo=True)
+        kept_site = base / f"kept{step}"
+        report = render_site(c, result, kept_site, previous=previous)
+        fresh_site = base / f"fresh{step}"
+        render_site(c, dataclasses.replace(result, keys={}), fresh_site)
+        assert files_of(kept_site) == files_of(fresh_site)
+        if step:
+            assert report.pages_reused > 0
+        previous = kept_site
+        edit(root, step, rng)
+
+
+def files_of(site: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(site)): p.read_bytes() for p in sorted(site.rglob("*")) if p.is_file() and p.name != MANIFEST}
 
 
 def test_an_edit_recomputes_only_the_notes_it_touches(tmp_path: Path):

@@ -8,10 +8,10 @@ import math
 import os
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from functools import cache, partial
+from functools import cache, cached_property, partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -40,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 MANIFEST = ".notegraph-manifest.json"
-FORMAT = 1
+FORMAT = 2
 PLURALS = {"synthesis": "Syntheses", "concept": "Concepts", "paper": "Papers", "inquiry": "Inquiries"}
 STATIC_FILES = ("site.css", "site.js", "graph.js")
 RECENT = 12
@@ -88,7 +88,7 @@ def render_site(
 PARALLEL_MIN = 300  # note pages below which forking workers costs more than it saves
 
 
-_WriterPart = tuple[dict[str, str], dict[str, str], int, int]
+_WriterPart = tuple[dict[str, str], dict[str, str], dict[str, str], int, int]
 
 
 class _Writer:
@@ -100,10 +100,12 @@ class _Writer:
         self.previous = previous if previous is not None and previous.is_dir() else None
         self.prev_pages: dict[str, str] = {}
         self.prev_outputs: dict[str, str] = {}
+        self.prev_inputs: dict[str, str] = {}
         if self.previous is not None:
-            self.prev_pages, self.prev_outputs = _load_manifest(self.previous / MANIFEST)
+            self.prev_pages, self.prev_outputs, self.prev_inputs = _load_manifest(self.previous / MANIFEST)
         self.pages: dict[str, str] = {}
         self.outputs: dict[str, str] = {}
+        self.inputs: dict[str, str] = {}  # a note's page and map data: the key of everything they are made from
         self.pages_written = 0
         self.pages_reused = 0
 
@@ -111,24 +113,50 @@ class _Writer:
         """A writer into the same folder with nothing written yet, sharing the previous manifest."""
         other = _Writer.__new__(_Writer)
         other.__dict__.update(self.__dict__)
-        other.pages, other.outputs, other.pages_written, other.pages_reused = {}, {}, 0, 0
+        other.pages, other.outputs, other.inputs, other.pages_written, other.pages_reused = {}, {}, {}, 0, 0
         return other
 
+    def part(self) -> _WriterPart:
+        return self.pages, self.outputs, self.inputs, self.pages_written, self.pages_reused
+
     def merge(self, part: _WriterPart) -> None:
-        pages, outputs, written, reused = part
+        pages, outputs, inputs, written, reused = part
         clash = set(outputs) & set(self.outputs)
         if clash:
             raise RuntimeError(f"the site writer was asked to write {sorted(clash)[0]} twice")
         self.pages.update(pages)
         self.outputs.update(outputs)
+        self.inputs.update(inputs)
         self.pages_written += written
         self.pages_reused += reused
 
-    def emit(self, path: str, context: Any, render: Callable[[], str | bytes]) -> None:
-        """``context`` is everything ``render`` depends on; ``None`` for files that are always written."""
+    def keep(self, inputs: str, paths: Sequence[str]) -> bool:
+        """Reuse the previous site's files among ``paths`` (a page first, then its companions) that it
+        made from the same ``inputs`` key, without building their contexts: True when the page was
+        kept. Equal inputs, equal files: a companion the previous build made from other inputs, or
+        did not make, is not made now either. Nothing is kept unless every such file is intact."""
+        wanted = [path for path in paths if self.prev_inputs.get(path) == inputs and path in self.prev_pages]
+        if not wanted or wanted[0] != paths[0]:
+            return False
+        found = [(path, self._intact(path)) for path in wanted]
+        if any(source is None for _path, source in found):
+            return False
+        for path, source in found:
+            assert source is not None
+            self._link(path, *source)
+            self.pages[path] = self.prev_pages[path]
+            self.inputs[path] = inputs
+        self.pages_reused += 1
+        return True
+
+    def emit(self, path: str, context: Any, render: Callable[[], str | bytes], inputs: str | None = None) -> None:
+        """``context`` is everything ``render`` depends on; ``None`` for files that are always written.
+        ``inputs``: the key of what the context was built from, when there is one (see ``keep``)."""
         if path in self.outputs or path == MANIFEST:
             raise RuntimeError(f"the site writer was asked to write {path} twice")
         is_page = path.endswith(".html")
+        if inputs is not None:
+            self.inputs[path] = inputs
         key = None
         if context is not None:
             key = hashlib.sha256(f"{self.version}\n{path}\n".encode() + stable_json(context)).hexdigest()
@@ -147,43 +175,57 @@ class _Writer:
     def _reuse(self, path: str, key: str) -> bool:
         if self.previous is None or self.prev_pages.get(path) != key:
             return False
+        source = self._intact(path)
+        if source is None:
+            return False
+        self._link(path, *source)
+        return True
+
+    def _intact(self, path: str) -> tuple[bytes, str] | None:
+        """The previous site's file and its digest, if it is as the previous build wrote it."""
+        if self.previous is None:
+            return None
         source = self.previous / path
         try:
             if source.is_symlink() or not source.is_file():
-                return False
+                return None
             blob = source.read_bytes()
         except OSError:
-            return False
+            return None
         digest = hashlib.sha256(blob).hexdigest()
         if digest != self.prev_outputs.get(path):
-            return False  # edited or damaged since it was written: render it again
+            return None  # edited or damaged since it was written: render it again
+        return blob, digest
+
+    def _link(self, path: str, blob: bytes, digest: str) -> None:
+        assert self.previous is not None
         target = self.out / path
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            os.link(source, target)
+            os.link(self.previous / path, target)
         except OSError:
             target.write_bytes(blob)
         self.outputs[path] = digest
-        return True
 
     def finish(self) -> RenderReport:
-        manifest = {"format": FORMAT, "version": self.version, "pages": self.pages, "outputs": self.outputs}
+        manifest = {"format": FORMAT, "version": self.version, "pages": self.pages, "outputs": self.outputs, "inputs": self.inputs}
         (self.out / MANIFEST).write_text(json.dumps(manifest, sort_keys=True, indent=1) + "\n", encoding="utf-8")
         paths = [*self.outputs, MANIFEST]
         return RenderReport(self.pages_written, self.pages_reused, len(paths), tuple(sorted(paths)))
 
 
-def _load_manifest(path: Path) -> tuple[dict[str, str], dict[str, str]]:
+def _load_manifest(path: Path) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     """A missing or damaged manifest means nothing is reused, never a failed build."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("format") != FORMAT:
-            return {}, {}
+            return {}, {}, {}
         pages = {str(k): str(v) for k, v in data["pages"].items()}
         outputs = {str(k): str(v) for k, v in data["outputs"].items()}
-        return pages, outputs
+        inputs = {str(k): str(v) for k, v in data["inputs"].items()}
+        return pages, outputs, inputs
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}, {}
+        return {}, {}, {}
 
 
 @cache
@@ -437,7 +479,7 @@ class _Site:
             writer = w.fresh()
             for note_id in ids:
                 self.write_note(writer, note_id)
-            return writer.pages, writer.outputs, writer.pages_written, writer.pages_reused
+            return writer.part()
 
         with fork_map_meanwhile(write_shard, shard(self.ids, workers)) as parts:
 
@@ -447,10 +489,51 @@ class _Site:
 
             yield finish
 
+    def page_inputs(self, note: Note) -> str | None:
+        """The key of everything a note's page and map data are made from, without building them: the
+        site's shape, the note's own fields, how its links resolve, and its facts key (graph.memo),
+        which covers its facts and the title, kind, lede and question of every note they name.
+        None when the graph kept no facts keys."""
+        facts_key = self.graph.keys.get(note.id)
+        if facts_key is None:
+            return None
+        own = [
+            note.id,
+            note.path,
+            note.title,
+            note.kind,
+            note.date,
+            list(note.topics),
+            note.claim,
+            note.question,
+            list(note.aliases),
+            list(note.tags),
+            note.lede,
+            note.body,
+            note.meta,
+            list(note.headings),
+            list(note.blocks),
+            self.linker.table(note),
+        ]
+        digest = hashlib.sha256(self._site_key)
+        digest.update(facts_key)
+        digest.update(stable_json(own))
+        return digest.hexdigest()
+
+    @cached_property
+    def _site_key(self) -> bytes:
+        """What every note page shares: the site's title and kinds, the slugs of notes and topics, HTML."""
+        shape = [template_version(), self.site, self.allow_html, sorted(self.slugs.items()), sorted(self.topic_slugs.items()), self.kinds_present]
+        return stable_json(shape)
+
     def write_note(self, w: _Writer, note_id: str) -> None:
         note = self.notes[note_id]
-        ctx, entries = self.note_context(note)
         slug = self.slugs[note_id]
+        inputs = self.page_inputs(note)
+        page, hood = f"notes/{slug}.html", f"assets/hood/{slug}.js"
+        if inputs is not None and w.keep(inputs, (page, hood)):
+            return
+        ctx, entries = self.note_context(note)
 
         def render() -> str:
             body = render_body(note, self.linker, allow_html=self.allow_html, has_question=bool(note.question))
@@ -463,12 +546,12 @@ class _Site:
                 lede_id=body.lede_id or "",
             )
 
-        w.emit(f"notes/{slug}.html", ctx, render)
+        w.emit(page, ctx, render, inputs)
         if entries:
-            # the map's data is a function of these inputs: they are hashed, and it is built only to be written
+            # the map's data is a function of these: they are hashed, and it is built only to be written
             facts = self.facts(note_id)
-            inputs = [note.title, note.kind, slug, facts.direct, facts.two_hop, facts.cluster_size, [[getattr(e, f) for f in _ENTRY_FIELDS] for e in entries]]
-            w.emit(f"assets/hood/{slug}.js", inputs, lambda: js_call("NG_HOOD", slug, hood_data(note, facts, entries, slug)))
+            made_from = [note.title, note.kind, slug, facts.direct, facts.two_hop, facts.cluster_size, [[getattr(e, f) for f in _ENTRY_FIELDS] for e in entries]]
+            w.emit(hood, made_from, lambda: js_call("NG_HOOD", slug, hood_data(note, facts, entries, slug)), inputs)
 
     def write_index(self, w: _Writer) -> None:
         counts = {k: sum(1 for n in self.notes.values() if n.kind == k) for k in KINDS}
