@@ -163,9 +163,9 @@ def _instrument_render(totals: dict[str, float]) -> None:
     writer = getattr(site_mod, "_Writer", None)
     if writer is None or not hasattr(writer, "emit") or not hasattr(writer, "_reuse"):
         return
-    emit, reuse = writer.emit, writer._reuse
+    emit, reuse, keep = writer.emit, writer._reuse, getattr(writer, "keep", None)
 
-    def timed_emit(self: Any, path: str, context: Any, render: Callable[[], Any]) -> None:
+    def timed_emit(self: Any, path: str, context: Any, render: Callable[[], Any], *args: Any) -> None:
         def timed_render() -> Any:
             start = time.perf_counter()
             try:
@@ -173,17 +173,22 @@ def _instrument_render(totals: dict[str, float]) -> None:
             finally:
                 totals["templates_s"] += time.perf_counter() - start
 
-        emit(self, path, context, timed_render)
+        emit(self, path, context, timed_render, *args)
 
-    def timed_reuse(self: Any, path: str, key: str) -> bool:
-        start = time.perf_counter()
-        try:
-            return bool(reuse(self, path, key))
-        finally:
-            totals["reuse_s"] += time.perf_counter() - start
+    def timed(fn: Callable[..., Any]) -> Callable[..., bool]:
+        def run(self: Any, *args: Any) -> bool:
+            start = time.perf_counter()
+            try:
+                return bool(fn(self, *args))
+            finally:
+                totals["reuse_s"] += time.perf_counter() - start
+
+        return run
 
     writer.emit = timed_emit
-    writer._reuse = timed_reuse
+    writer._reuse = timed(reuse)
+    if keep is not None:  # pages kept by their inputs key count as reuse
+        writer.keep = timed(keep)
 
 
 def child_stages(args: argparse.Namespace) -> dict[str, Any]:
@@ -211,6 +216,7 @@ def child_stages(args: argparse.Namespace) -> dict[str, Any]:
         embedded=report.embedded,
         pages_written=report.pages_written,
         pages_reused=report.pages_reused,
+        facts_computed=getattr(report, "facts_computed", None),
         model_load_s=factory.load_s,
         render_split=render_split,
     )
@@ -415,6 +421,8 @@ class Bench:
                 extra = f"  {d['embedded']} of {d['texts']} texts embedded"
                 if d["model_load_s"]:
                     extra += f", model load {d['model_load_s']:.2f}s"
+            if name == "graph" and d.get("facts_computed") is not None:
+                extra = f"  facts of {d['facts_computed']} of {d['notes']} notes computed (the rest kept)"
             if name == "render":
                 split = d["render_split"]
                 extra = f"  templates {split['templates_s']:.2f}s, reuse {split['reuse_s']:.2f}s; {d['pages_written']} pages written, {d['pages_reused']} reused"

@@ -300,6 +300,7 @@ class BuildReport:
     warnings: tuple[str, ...]
     texts: int = 0  # chunk texts of this build's notes (0 when nothing was rebuilt)
     links: int = 0
+    facts_computed: int = 0  # notes whose facts were computed (the others were kept: graph.memo)
 
 
 @contextmanager
@@ -377,6 +378,7 @@ def build(
         warnings=tuple(warnings),
         texts=embeddings.embedded + embeddings.cached,
         links=len(collection.links),
+        facts_computed=graph.computed,
     )
 
 
