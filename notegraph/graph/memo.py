@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 import sqlite3
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -133,11 +134,18 @@ def encode(facts: NoteFacts) -> bytes | None:
     )
 
 
-def decode(data: bytes) -> NoteFacts:
+def decode(data: bytes, strings: dict[str, str] | None = None) -> NoteFacts:
+    """``strings``: passages already decoded (a dict shared across notes). A passage is the best of
+    its note for many pairs; computed facts share one copy of it, and so do decoded ones (at 20,000
+    notes, copies would cost hundreds of MB)."""
     note_id, direct, two_hop, cluster, size, neighbours, related, papers, concepts, inquiring, backlinks = orjson.loads(data)
+    shared = strings if strings is not None else {}
 
     def ranked(items: list[list[Any]]) -> tuple[Related, ...]:
-        return tuple(Related(other, float(score), tuple(why), passage, own) for other, score, why, passage, own in items)
+        return tuple(
+            Related(other, float(score), tuple(map(sys.intern, why)), shared.setdefault(passage, passage), shared.setdefault(own, own))
+            for other, score, why, passage, own in items
+        )
 
     return NoteFacts(
         id=note_id,
@@ -173,6 +181,7 @@ class FactsMemo:
         if not self.path.exists():
             return {}
         found: dict[str, NoteFacts] = {}
+        strings: dict[str, str] = {}
         try:
             conn = sqlite3.connect(self.path, timeout=30)
             try:
@@ -181,7 +190,7 @@ class FactsMemo:
                     if wanted is None:
                         self.stale.append(note_id)
                     elif wanted == key:
-                        found[note_id] = decode(data)
+                        found[note_id] = decode(data, strings)
             finally:
                 conn.close()
         except (sqlite3.Error, ValueError, TypeError):

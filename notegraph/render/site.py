@@ -515,7 +515,7 @@ class _Site:
             list(note.blocks),
             self.linker.table(note),
         ]
-        digest = hashlib.sha256(self._site_key)
+        digest = hashlib.sha256(self._site_key)  # a digest: the shape itself is ~40 bytes a note
         digest.update(facts_key)
         digest.update(stable_json(own))
         return digest.hexdigest()
@@ -524,7 +524,7 @@ class _Site:
     def _site_key(self) -> bytes:
         """What every note page shares: the site's title and kinds, the slugs of notes and topics, HTML."""
         shape = [template_version(), self.site, self.allow_html, sorted(self.slugs.items()), sorted(self.topic_slugs.items()), self.kinds_present]
-        return stable_json(shape)
+        return hashlib.sha256(stable_json(shape)).digest()
 
     def write_note(self, w: _Writer, note_id: str) -> None:
         note = self.notes[note_id]
