@@ -354,6 +354,7 @@ def build(
                     title=settings.title,
                     allow_html=settings.allow_html,
                     previous=out if out.is_dir() else None,
+                    previous_stamps=_site_stamps(settings),
                 )
             with timer("write"):
                 _forget_site(settings)
@@ -409,6 +410,19 @@ def _unchanged_site(settings: Settings, fingerprint: str, key: str, stamps: dict
         return None
 
 
+def _site_stamps(settings: Settings) -> dict[str, list[int]]:
+    """The size and mtime of every file of the published site when it was built (none if unknown)."""
+    import json
+
+    try:
+        data = json.loads((settings.state_dir / LAST_BUILD).read_text(encoding="utf-8"))
+        if data["out"] != str(settings.out.resolve()):
+            return {}
+        return {str(path): [int(x) for x in recorded] for path, recorded in data["stamps"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
 def _forget_site(settings: Settings) -> None:
     (settings.state_dir / LAST_BUILD).unlink(missing_ok=True)
 
@@ -419,7 +433,8 @@ def _remember_site(settings: Settings, fingerprint: str, report: Any) -> None:
     from notegraph.fsutil import atomic_write_text, stamp
 
     try:
-        stamps = {path: stamp(settings.out / path) for path in report.paths}
+        # the staging folder was renamed into place: its files kept the size and mtime they were written with
+        stamps = {path: report.stamps.get(path) or stamp(settings.out / path) for path in report.paths}
         pages = report.pages_written + report.pages_reused
         data = {"fingerprint": fingerprint, "out": str(settings.out.resolve()), "pages": pages, "stamps": stamps}
         atomic_write_text(settings.state_dir / LAST_BUILD, json.dumps(data, sort_keys=True))

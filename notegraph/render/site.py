@@ -7,10 +7,12 @@ import json
 import math
 import os
 import re
+import shutil
+import stat as stat_module
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from functools import cache, cached_property, partial
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from urllib.parse import quote, urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from notegraph.fsutil import stamp
 from notegraph.model import KINDS, Cluster, Collection, GraphResult, Note, NoteFacts, Related
 from notegraph.parallel import fork_map_meanwhile, shard, workers_for
 from notegraph.render.body import Linker, render_body
@@ -59,6 +62,7 @@ class RenderReport:
     pages_reused: int
     files: int
     paths: tuple[str, ...] = ()  # every file written, relative to the site folder
+    stamps: Mapping[str, list[int]] = field(default_factory=dict)  # each file's size and mtime as written
 
 
 def render_site(
@@ -69,15 +73,18 @@ def render_site(
     title: str = "notegraph",
     allow_html: bool = False,
     previous: Path | None = None,
+    previous_stamps: Mapping[str, list[int]] | None = None,
 ) -> RenderReport:
     """Write the whole site into ``out`` (an empty folder the caller swaps in).
 
     Pages whose render context is unchanged since ``previous`` (the published site) are linked or copied
-    from it instead of being rendered again; the same input always gives byte-identical files."""
+    from it instead of being rendered again; the same input always gives byte-identical files.
+    ``previous_stamps``: the size and mtime of the previous site's files as recorded when it was
+    built; a file that still has them is not read again to check that it is intact."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     site = _Site(collection, graph, title=title, allow_html=allow_html)
-    writer = _Writer(out, previous, template_version())
+    writer = _Writer(out, previous, template_version(), previous_stamps)
     site.write(writer)
     return writer.finish()
 
@@ -88,24 +95,28 @@ def render_site(
 PARALLEL_MIN = 300  # note pages below which forking workers costs more than it saves
 
 
-_WriterPart = tuple[dict[str, str], dict[str, str], dict[str, str], int, int]
+_WriterPart = tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, list[int]], int, int]
 
 
 class _Writer:
     """Writes each output path once; an unchanged input hash reuses the previous site's file."""
 
-    def __init__(self, out: Path, previous: Path | None, version: str) -> None:
+    def __init__(self, out: Path, previous: Path | None, version: str, previous_stamps: Mapping[str, list[int]] | None = None) -> None:
         self.out = out
         self.version = version
         self.previous = previous if previous is not None and previous.is_dir() else None
         self.prev_pages: dict[str, str] = {}
         self.prev_outputs: dict[str, str] = {}
         self.prev_inputs: dict[str, str] = {}
+        # the size and mtime of each of the previous site's files as the build that wrote it saw them (kept
+        # outside the site, whose manifest depends only on its content)
+        self.prev_stamps: Mapping[str, list[int]] = previous_stamps or {}
         if self.previous is not None:
             self.prev_pages, self.prev_outputs, self.prev_inputs = _load_manifest(self.previous / MANIFEST)
         self.pages: dict[str, str] = {}
         self.outputs: dict[str, str] = {}
         self.inputs: dict[str, str] = {}  # a note's page and map data: the key of everything they are made from
+        self.stamps: dict[str, list[int]] = {}  # each file's size and mtime as written (see _intact)
         self.pages_written = 0
         self.pages_reused = 0
 
@@ -113,20 +124,21 @@ class _Writer:
         """A writer into the same folder with nothing written yet, sharing the previous manifest."""
         other = _Writer.__new__(_Writer)
         other.__dict__.update(self.__dict__)
-        other.pages, other.outputs, other.inputs, other.pages_written, other.pages_reused = {}, {}, {}, 0, 0
+        other.pages, other.outputs, other.inputs, other.stamps, other.pages_written, other.pages_reused = {}, {}, {}, {}, 0, 0
         return other
 
     def part(self) -> _WriterPart:
-        return self.pages, self.outputs, self.inputs, self.pages_written, self.pages_reused
+        return self.pages, self.outputs, self.inputs, self.stamps, self.pages_written, self.pages_reused
 
     def merge(self, part: _WriterPart) -> None:
-        pages, outputs, inputs, written, reused = part
+        pages, outputs, inputs, stamps, written, reused = part
         clash = set(outputs) & set(self.outputs)
         if clash:
             raise RuntimeError(f"the site writer was asked to write {sorted(clash)[0]} twice")
         self.pages.update(pages)
         self.outputs.update(outputs)
         self.inputs.update(inputs)
+        self.stamps.update(stamps)
         self.pages_written += written
         self.pages_reused += reused
 
@@ -139,11 +151,11 @@ class _Writer:
         if not wanted or wanted[0] != paths[0]:
             return False
         found = [(path, self._intact(path)) for path in wanted]
-        if any(source is None for _path, source in found):
+        if any(digest is None for _path, digest in found):
             return False
-        for path, source in found:
-            assert source is not None
-            self._link(path, *source)
+        for path, digest in found:
+            assert digest is not None
+            self._link(path, digest)
             self.pages[path] = self.prev_pages[path]
             self.inputs[path] = inputs
         self.pages_reused += 1
@@ -170,48 +182,56 @@ class _Writer:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(blob)
         self.outputs[path] = hashlib.sha256(blob).hexdigest()
+        self.stamps[path] = stamp(target)
         self.pages_written += is_page
 
     def _reuse(self, path: str, key: str) -> bool:
         if self.previous is None or self.prev_pages.get(path) != key:
             return False
-        source = self._intact(path)
-        if source is None:
+        digest = self._intact(path)
+        if digest is None:
             return False
-        self._link(path, *source)
+        self._link(path, digest)
         return True
 
-    def _intact(self, path: str) -> tuple[bytes, str] | None:
-        """The previous site's file and its digest, if it is as the previous build wrote it."""
-        if self.previous is None:
+    def _intact(self, path: str) -> str | None:
+        """The digest of the previous site's file, if it is as the previous build wrote it: its size and
+        mtime are those recorded then (a file linked from site to site keeps them), or else its bytes
+        hash to the recorded digest."""
+        digest = self.prev_outputs.get(path)
+        if self.previous is None or digest is None:
             return None
         source = self.previous / path
         try:
-            if source.is_symlink() or not source.is_file():
+            st = os.lstat(source)
+            if not stat_module.S_ISREG(st.st_mode):
                 return None
+            if self.prev_stamps.get(path) == [st.st_size, st.st_mtime_ns]:
+                return digest
             blob = source.read_bytes()
         except OSError:
             return None
-        digest = hashlib.sha256(blob).hexdigest()
-        if digest != self.prev_outputs.get(path):
+        if hashlib.sha256(blob).hexdigest() != digest:
             return None  # edited or damaged since it was written: render it again
-        return blob, digest
+        return digest
 
-    def _link(self, path: str, blob: bytes, digest: str) -> None:
+    def _link(self, path: str, digest: str) -> None:
         assert self.previous is not None
-        target = self.out / path
+        source, target = self.previous / path, self.out / path
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            os.link(self.previous / path, target)
+            os.link(source, target)
         except OSError:
-            target.write_bytes(blob)
+            shutil.copy2(source, target)
         self.outputs[path] = digest
+        self.stamps[path] = stamp(target)
 
     def finish(self) -> RenderReport:
         manifest = {"format": FORMAT, "version": self.version, "pages": self.pages, "outputs": self.outputs, "inputs": self.inputs}
         (self.out / MANIFEST).write_text(json.dumps(manifest, sort_keys=True, indent=1) + "\n", encoding="utf-8")
         paths = [*self.outputs, MANIFEST]
-        return RenderReport(self.pages_written, self.pages_reused, len(paths), tuple(sorted(paths)))
+        stamps = {**self.stamps, MANIFEST: stamp(self.out / MANIFEST)}
+        return RenderReport(self.pages_written, self.pages_reused, len(paths), tuple(sorted(paths)), stamps)
 
 
 def _load_manifest(path: Path) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
