@@ -178,6 +178,9 @@ class FactsMemo:
         conn.execute("CREATE TABLE IF NOT EXISTS facts (id TEXT PRIMARY KEY, key BLOB NOT NULL, data BLOB NOT NULL)")
         return conn
 
+    def exists(self) -> bool:
+        return self.path.is_file()
+
     def load(self, keys: Mapping[str, bytes]) -> dict[str, NoteFacts]:
         """The kept facts of every note whose key is unchanged; rows of other keys are left out."""
         if not self.path.exists():
