@@ -394,8 +394,9 @@ class _Site:
             self.write_clusters(w)
             finish_notes()
 
-    def note_context(self, note: Note) -> tuple[dict[str, Any], list[HoodEntry]]:
-        """The page's context, and the entries of its concept map (none when it has no map)."""
+    def note_context(self, note: Note, links: list[list[Any]]) -> tuple[dict[str, Any], list[HoodEntry]]:
+        """The page's context, and the entries of its concept map (none when it has no map). ``links``:
+        ``self.linker.table(note)``, which the page's inputs key has already made."""
         facts = self.facts(note.id)
         slug = self.slugs[note.id]
         meta = note.meta
@@ -465,7 +466,7 @@ class _Site:
                 "lede": note.lede,
                 "headings": list(note.headings),
                 "blocks": list(note.blocks),
-                "links": self.linker.table(note),
+                "links": links,
                 "allow_html": self.allow_html,
             },
         }
@@ -509,7 +510,7 @@ class _Site:
 
             yield finish
 
-    def page_inputs(self, note: Note) -> str | None:
+    def page_inputs(self, note: Note, links: list[list[Any]]) -> str | None:
         """The key of everything a note's page and map data are made from, without building them: the
         site's shape, the note's own fields, how its links resolve, and its facts key (graph.memo),
         which covers its facts and the title, kind, lede and question of every note they name.
@@ -533,7 +534,7 @@ class _Site:
             note.meta,
             list(note.headings),
             list(note.blocks),
-            self.linker.table(note),
+            links,
         ]
         digest = hashlib.sha256(self._site_key)  # a digest: the shape itself is ~40 bytes a note
         digest.update(facts_key)
@@ -549,11 +550,12 @@ class _Site:
     def write_note(self, w: _Writer, note_id: str) -> None:
         note = self.notes[note_id]
         slug = self.slugs[note_id]
-        inputs = self.page_inputs(note)
+        links = self.linker.table(note)
+        inputs = self.page_inputs(note, links)
         page, hood = f"notes/{slug}.html", f"assets/hood/{slug}.js"
         if inputs is not None and w.keep(inputs, (page, hood)):
             return
-        ctx, entries = self.note_context(note)
+        ctx, entries = self.note_context(note, links)
 
         def render() -> str:
             body = render_body(note, self.linker, allow_html=self.allow_html, has_question=bool(note.question))
