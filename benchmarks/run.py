@@ -352,7 +352,7 @@ class Bench:
             argv = [sys.executable, str(Path(__file__).resolve()), "--child-cli-fake", str(notes), "--out", str(site), "-q"]
         else:
             exe = shutil.which("notegraph")
-            argv = [exe] if exe else [sys.executable, "-c", "from notegraph.cli import main; main()"]
+            argv = [exe] if exe else [sys.executable, "-m", "notegraph"]
             argv += ["build", str(notes), "--out", str(site), "-q"]
         output, wall, peak, rc = _wait4_child(argv, self.env(n, fake))
         if rc:
@@ -513,10 +513,10 @@ def main(argv: list[str] | None = None) -> int:
 def _cli_fake_main() -> int:
     """``run.py --child-cli-fake NOTES --out SITE -q``: the real CLI, fake model."""
     _patch_fake_cli()
-    from notegraph.cli import main as cli_main
+    from notegraph import cli
 
     sys.argv = ["notegraph", "build", *sys.argv[2:]]
-    cli_main()
+    getattr(cli, "entry", cli.main)()  # the console script's own entry point (it leaves the process itself)
     return 0
 
 

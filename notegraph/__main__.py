@@ -1,5 +1,5 @@
 """`python -m notegraph` runs the CLI."""
 
-from notegraph.cli import main
+from notegraph.cli import entry
 
-main()
+entry()

@@ -204,6 +204,27 @@ def test_killed_build_leaves_previous_site_and_usable_cache(tmp_path: Path):
     shutil.rmtree(out)
 
 
+def test_the_command_leaves_with_its_status_and_everything_written(tmp_path: Path):
+    """`notegraph` ends its process without tearing its objects down (cli.entry): its output, exit
+    status and files are those of an ordinary exit."""
+    import sqlite3
+
+    root = collection(tmp_path, n=30)
+    write(root, "notegraph.toml", f'model = "{FAKE}"\n')
+    write(root, "dangling.md", "---\ntitle: Dangling\n---\nSee [[nowhere]].\n")
+    out = tmp_path / "site"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    built = subprocess.run([sys.executable, "-m", "notegraph", "build", str(root), "--out", str(out)], env=env, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    assert "31 notes" in built.stdout + built.stderr
+    assert (out / "index.html").is_file() and json.loads((out / ".notegraph-manifest.json").read_text())["inputs"]
+    with sqlite3.connect(root / ".notegraph" / "facts.sqlite") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT COUNT(*) FROM facts").fetchone()[0] == 31
+    strict = subprocess.run([sys.executable, "-m", "notegraph", "check", str(root), "--strict"], env=env, capture_output=True, text=True)
+    assert strict.returncode == 1 and "dangling.md:4" in strict.stdout + strict.stderr and "Traceback" not in strict.stderr
+
+
 @pytest.mark.parametrize(
     "files",
     [
