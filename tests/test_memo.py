@@ -14,7 +14,7 @@ from test_graph import vecs_for
 
 from notegraph.config import load_settings
 from notegraph.graph import GraphSettings, build_graph
-from notegraph.graph.memo import decode, encode
+from notegraph.graph.memo import Passages, decode, encode
 from notegraph.pipeline import load
 from notegraph.render import render_site
 from notegraph.render.site import MANIFEST
@@ -178,10 +178,15 @@ def test_facts_round_trip_through_their_json(tmp_path: Path):
     root = tmp_path / "notes"
     collection(root, 16, rng)
     result = graph_of(root, tmp_path, memo=False)
+    c = load(load_settings(root))
+    passages = Passages(vecs_for(c).chunks)
+    referenced = 0
     for facts in result.facts.values():
-        blob = encode(facts)
-        assert blob is not None and decode(blob) == facts
+        blob = encode(facts, passages)
+        assert blob is not None and decode(blob, Passages(vecs_for(c).chunks)) == facts
+        referenced += blob.count(b'",0,') + blob.count(b",0]")
+    assert referenced  # passages travel as chunk numbers, not text
     broken = dataclasses.replace(next(iter(result.facts.values())))
     if broken.related:
         nan = dataclasses.replace(broken, related=(dataclasses.replace(broken.related[0], score=float("nan")),))
-        assert encode(nan) is None  # JSON has no NaN: such facts are computed again, never kept wrong
+        assert encode(nan, passages) is None  # JSON has no NaN: such facts are computed again, never kept wrong

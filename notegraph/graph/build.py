@@ -12,7 +12,7 @@ import networkx as nx
 import numpy as np
 
 from notegraph.graph.clusters import communities, label_clusters, load_previous, save_assignment, stable_ids
-from notegraph.graph.memo import FactKeys, FactsMemo, encode
+from notegraph.graph.memo import FactKeys, FactsMemo, Passages, encode
 from notegraph.graph.rank import Ranker
 from notegraph.graph.similarity import nearest
 from notegraph.model import Citation, Cluster, Collection, GraphResult, Link, Neighbour, NoteFacts, Related
@@ -114,6 +114,7 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
     # facts whose inputs are unchanged since they were kept are taken from the memo; the keys, like the
     # facts, are computed in forked workers on several cores (0.5 s in one process at 5,000 notes)
     memo = FactsMemo(settings.facts_memo) if settings.facts_memo is not None else None
+    passages = Passages(embeddings.chunks)
     keys: dict[str, bytes] = {}
     kept: dict[str, NoteFacts] = {}
     make_key: Callable[[str], bytes] | None = None
@@ -126,7 +127,7 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
                 return [(note_id, make_key(note_id)) for note_id in shard_ids]
 
             keys = dict(pair for part in fork_map(keys_of, shard(ids, workers_for(len(ids), PARALLEL_MIN))) for pair in part)
-            kept = memo.load(keys)
+            kept = memo.load(keys, passages)
     todo = [note_id for note_id in ids if note_id not in kept]
 
     def facts_of(shard_ids: list[str]) -> list[tuple[NoteFacts, bytes | None]]:
@@ -134,7 +135,7 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
         if memo is None or make_key is None:
             return [(item, None) for item in computed]
         shard_keys = [keys.get(item.id) or make_key(item.id) for item in computed]
-        memo.store((item.id, key, blob) for item, key in zip(computed, shard_keys, strict=True) if (blob := encode(item)) is not None)
+        memo.store((item.id, key, blob) for item, key in zip(computed, shard_keys, strict=True) if (blob := encode(item, passages)) is not None)
         return list(zip(computed, shard_keys, strict=True))
 
     # each note's facts (with the evidence for every related item) are independent: on several cores

@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 import orjson
 
+from notegraph.graph.rank import excerpt
 from notegraph.model import Citation, Neighbour, NoteFacts, Related
 
-FORMAT = b"notegraph-facts/1"
+FORMAT = b"notegraph-facts/2"
 _DIGEST = 16
 
 
@@ -112,7 +113,37 @@ class FactKeys:
         return _hash(*parts)
 
 
-def encode(facts: NoteFacts) -> bytes | None:
+class Passages:
+    """Related items' passages as references to the chunks they are cut from, and back.
+
+    A passage is the excerpt of one of its note's chunks (``rank.excerpt``); kept as (note, chunk
+    number), the memo is a quarter of the size (99 against 25 MB at 5,000 notes) and quicker to read.
+    A passage that is no chunk's excerpt (none: ``""``) is kept as its text. Decoded passages share
+    one string per chunk, as computed facts do."""
+
+    def __init__(self, chunks: Mapping[str, Sequence[str]]) -> None:
+        self.chunks = chunks
+        self._numbers: dict[str, dict[str, int]] = {}
+        self._texts: dict[tuple[str, int], str] = {}
+
+    def ref(self, note_id: str, text: str) -> int | str:
+        numbers = self._numbers.get(note_id)
+        if numbers is None:
+            numbers = self._numbers[note_id] = {}
+            for i, chunk in enumerate(self.chunks.get(note_id, ())):
+                numbers.setdefault(excerpt(chunk), i)
+        return numbers.get(text, text)
+
+    def text(self, note_id: str, ref: int | str) -> str:
+        if isinstance(ref, str):
+            return ref
+        found = self._texts.get((note_id, ref))
+        if found is None:
+            found = self._texts[(note_id, ref)] = excerpt(self.chunks[note_id][ref])
+        return found
+
+
+def encode(facts: NoteFacts, passages: Passages) -> bytes | None:
     """The facts as JSON, or None when a score is not finite (JSON has no NaN: such facts are not kept)."""
     lists = (facts.related, facts.related_papers, facts.related_concepts)
     if not all(math.isfinite(item.score) for items in lists for item in items):
@@ -127,23 +158,20 @@ def encode(facts: NoteFacts) -> bytes | None:
             facts.cluster,
             facts.cluster_size,
             [[n.id, n.kind, n.score] for n in facts.neighbours],
-            *([[r.id, r.score, r.why, r.passage, r.own_passage] for r in items] for items in lists),
+            *([[r.id, r.score, r.why, passages.ref(r.id, r.passage), passages.ref(facts.id, r.own_passage)] for r in items] for items in lists),
             [[c.id, c.context] for c in facts.inquiring_lines],
             [[c.id, c.context] for c in facts.backlinks],
         ]
     )
 
 
-def decode(data: bytes, strings: dict[str, str] | None = None) -> NoteFacts:
-    """``strings``: passages already decoded (a dict shared across notes). A passage is the best of
-    its note for many pairs; computed facts share one copy of it, and so do decoded ones (at 20,000
-    notes, copies would cost hundreds of MB)."""
+def decode(data: bytes, passages: Passages) -> NoteFacts:
     note_id, direct, two_hop, cluster, size, neighbours, related, papers, concepts, inquiring, backlinks = orjson.loads(data)
-    shared = strings if strings is not None else {}
+    text = passages.text
 
     def ranked(items: list[list[Any]]) -> tuple[Related, ...]:
         return tuple(
-            Related(other, float(score), tuple(map(sys.intern, why)), shared.setdefault(passage, passage), shared.setdefault(own, own))
+            Related(other, float(score), tuple(map(sys.intern, why)), text(other, passage), text(note_id, own))
             for other, score, why, passage, own in items
         )
 
@@ -181,12 +209,11 @@ class FactsMemo:
     def exists(self) -> bool:
         return self.path.is_file()
 
-    def load(self, keys: Mapping[str, bytes]) -> dict[str, NoteFacts]:
+    def load(self, keys: Mapping[str, bytes], passages: Passages) -> dict[str, NoteFacts]:
         """The kept facts of every note whose key is unchanged; rows of other keys are left out."""
         if not self.path.exists():
             return {}
         found: dict[str, NoteFacts] = {}
-        strings: dict[str, str] = {}
         try:
             conn = sqlite3.connect(self.path, timeout=30)
             try:
@@ -195,10 +222,10 @@ class FactsMemo:
                     if wanted is None:
                         self.stale.append(note_id)
                     elif wanted == key:
-                        found[note_id] = decode(data, strings)
+                        found[note_id] = decode(data, passages)
             finally:
                 conn.close()
-        except (sqlite3.Error, ValueError, TypeError):
+        except (sqlite3.Error, ValueError, TypeError, KeyError, IndexError):
             self.stale = []
             self.reset()  # damaged: the facts are computed again, and the next build keeps them anew
             return {}

@@ -498,7 +498,7 @@ class Ranker:
         """A chunk's excerpt, cut once however many pairs it is the best passage of."""
         found = self._excerpts.get((note_id, i))
         if found is None:
-            found = self._excerpts[(note_id, i)] = _excerpt(chunks[note_id][i])
+            found = self._excerpts[(note_id, i)] = excerpt(chunks[note_id][i])
         return found
 
 
@@ -602,6 +602,7 @@ def ranking_text(note: Any) -> str:
     return " ".join([note.title, note.title, note.claim or "", note.text])
 
 
-def _excerpt(text: str, limit: int = 240) -> str:
+def excerpt(text: str, limit: int = 240) -> str:
+    """A passage as related items show it: a chunk's text, whitespace folded, cut at a word."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
