@@ -128,6 +128,8 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
 
             keys = dict(pair for part in fork_map(keys_of, shard(ids, workers_for(len(ids), PARALLEL_MIN))) for pair in part)
             kept = memo.load(keys, passages)
+            if not kept:
+                memo.reset()  # every row is replaced: a new file, not one as large as the largest it ever was
     todo = [note_id for note_id in ids if note_id not in kept]
 
     def facts_of(shard_ids: list[str]) -> list[tuple[NoteFacts, bytes | None]]:
