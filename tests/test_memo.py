@@ -190,3 +190,34 @@ def test_facts_round_trip_through_their_json(tmp_path: Path):
     if broken.related:
         nan = dataclasses.replace(broken, related=(dataclasses.replace(broken.related[0], score=float("nan")),))
         assert encode(nan, passages) is None  # JSON has no NaN: such facts are computed again, never kept wrong
+
+
+def test_a_build_after_edits_equals_a_build_from_nothing(tmp_path: Path):
+    """Through the whole pipeline: after a series of edits, the site a build makes with its memo,
+    previous site and caches is byte for byte the site a build of the same notes makes from nothing
+    (given the same cluster numbering, which follows the previous build's on purpose)."""
+    import shutil
+
+    from conftest import FakeFactory
+
+    from notegraph.pipeline import build
+
+    rng = random.Random(17)
+    root = tmp_path / "notes"
+    collection(root, 40, rng)
+    out = tmp_path / "site"
+    factory = FakeFactory()
+    build(load_settings(root, out=out), factory=factory)
+    kinds = set()
+    for step in range(10):
+        kinds.add(edit(root, step, rng))
+        report = build(load_settings(root, out=out), factory=factory)
+    assert report.pages_reused > 0 and len(kinds) >= 6
+    fresh_root = tmp_path / "fresh" / "notes"
+    shutil.copytree(root, fresh_root, ignore=shutil.ignore_patterns(".notegraph"))
+    (fresh_root / ".notegraph").mkdir()
+    shutil.copy(root / ".notegraph" / "clusters.json", fresh_root / ".notegraph" / "clusters.json")
+    fresh_out = tmp_path / "fresh" / "site"
+    fresh = build(load_settings(fresh_root, out=fresh_out), factory=FakeFactory())
+    assert fresh.pages_reused == 0 and fresh.facts_computed == fresh.notes
+    assert files_of(out) == files_of(fresh_out)
