@@ -68,7 +68,6 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
 
     # semantically near: each note's top-k by cosine above the threshold (exact, or HNSW candidates
     # re-scored exactly when the collection is larger than ann_threshold)
-    emb_index = {note_id: i for i, note_id in enumerate(embeddings.ids)}
     vectors = embeddings.vectors
     if settings.full and settings.similar_k > 0 and vectors.shape[0] > 1:
         idx, scores = nearest(vectors, settings.similar_k, exact_max=settings.ann_threshold)
@@ -103,6 +102,22 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
     for note_id in ids:
         graph.nodes[note_id]["cluster"] = cluster_of[note_id].id if note_id in cluster_of else -1
 
+    facts, keys, computed = _note_facts(ids, collection, embeddings, graph, undirected, ranker, cluster_of, settings)
+    return GraphResult(graph=graph, facts=facts, clusters=tuple(clusters), model_id=embeddings.model_id, ranker=ranker, computed=computed, keys=keys)
+
+
+def _note_facts(
+    ids: Sequence[str],
+    collection: Collection,
+    embeddings: EmbeddingsLike,
+    graph: nx.MultiDiGraph,
+    undirected: nx.Graph,
+    ranker: Ranker,
+    cluster_of: Mapping[str, Cluster],
+    settings: GraphSettings,
+) -> tuple[dict[str, NoteFacts], dict[str, bytes], int]:
+    """Every note's facts, its memo key (none without a memo) and how many were computed, not kept."""
+    emb_index = {note_id: i for i, note_id in enumerate(embeddings.ids)}
     incoming: dict[str, list[Link]] = defaultdict(list)
     for link in collection.links:
         if link.status == "ok" and link.target is not None and link.target != link.source:
@@ -153,7 +168,9 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
     keys = {note_id: keys[note_id] for note_id in ids if note_id in keys}
     if memo is not None:
         memo.forget(memo.stale)
-    return GraphResult(graph=graph, facts=facts, clusters=tuple(clusters), model_id=embeddings.model_id, ranker=ranker, computed=len(todo), keys=keys)
+    return facts, keys, len(todo)
+
+
 
 
 def _weighted_undirected(graph: nx.MultiDiGraph, ids: Sequence[str]) -> nx.Graph:
