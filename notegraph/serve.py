@@ -411,15 +411,9 @@ class LiveSite:
                 self.echo("watching for changes stopped; the site is still served (restart to rebuild)", True)
 
     def wait(self) -> None:
-        """Block until :meth:`stop` (Ctrl-C interrupts the wait in the main thread).
-
-        Sleeps and looks, rather than ``Event.wait``: a KeyboardInterrupt that lands inside
-        ``Event.wait`` just after it took its condition's lock leaves the lock held (CPython's
-        with-statement race), and ``stop()``'s ``Event.set`` then waits for it forever. ``is_set``
-        takes no lock. (One full test run hung in `test_ctrl_c_stops_cleanly` with no output after the
-        signal, not even "stopped", which this race explains; it did not happen again in 30 runs.)"""
-        while not self._stop.is_set():
-            time.sleep(0.2)
+        """Block until :meth:`stop` (Ctrl-C interrupts the wait in the main thread)."""
+        while not self._stop.wait(0.5):
+            pass
 
     def stop(self) -> None:
         """Stop watching and serving and close the socket; safe to call more than once."""
