@@ -326,6 +326,9 @@ def test_ctrl_c_stops_cleanly(notes: Path, tmp_path: Path) -> None:
         text=True,
         env=env,
         cwd=ROOT,
+        # Ctrl-C as in a terminal: a test run started in the background (`cmd &` in a script, nohup)
+        # ignores SIGINT, and the child would inherit that and rightly keep serving
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert proc.stdout is not None
