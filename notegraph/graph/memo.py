@@ -3,8 +3,11 @@
 A note's facts (its related lists with their evidence, its citations, neighbours and counts) are a
 function of a few inputs: the edges that touch it, its ranking rows, its cluster, the links into it,
 and, for itself and for every note those name, its title, kind, lede, vectors, passages and explicit
-links. The key hashes exactly those inputs (see ``FactKeys``), so a note whose key is unchanged has
-the facts it had: one edited note recomputes the facts of the notes it touches, not of all of them.
+links (and question, which the pages that list it show). The key hashes exactly those inputs (see
+``FactKeys``), so a note whose key is unchanged has the facts it had: one edited note recomputes the
+facts of the notes it touches, not of all of them (the other notes' ranking rows stay bit for bit the
+same unless they hold the edited note, because TF-IDF counts document frequencies on a grid: see
+graph.lexical).
 Equal keys, equal facts: a build that uses the memo gives the same site as one without it
 (tests/test_memo.py builds both after a series of edits).
 
