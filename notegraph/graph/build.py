@@ -171,8 +171,6 @@ def _note_facts(
     return facts, keys, len(todo)
 
 
-
-
 def _weighted_undirected(graph: nx.MultiDiGraph, ids: Sequence[str]) -> nx.Graph:
     undirected = nx.Graph()
     undirected.add_nodes_from(ids)
