@@ -337,7 +337,8 @@ def build(
             key = settings_key(settings, getattr(factory, "model_id", None))
             fingerprint = build_fingerprint(key, parse_cache.digest())
             note_stamps = parse_cache.stamps()
-            pages = _unchanged_site(settings, fingerprint, key, note_stamps)
+            last = _last_build(settings)
+            pages = _unchanged_site(settings, last, fingerprint, key, note_stamps)
         if pages is not None:
             return BuildReport(out, len(collection.notes), 0, pages, 0, collection.diagnostics, ())
         with timer("embed"):
@@ -354,7 +355,7 @@ def build(
                     title=settings.title,
                     allow_html=settings.allow_html,
                     previous=out if out.is_dir() else None,
-                    previous_stamps=_site_stamps(settings),
+                    previous_stamps=_site_stamps(last),
                 )
             with timer("write"):
                 _forget_site(settings)
@@ -388,38 +389,44 @@ def build(
 LAST_BUILD = "last-build.json"
 
 
-def _unchanged_site(settings: Settings, fingerprint: str, key: str, stamps: dict[str, list[int]]) -> int | None:
-    """The page count of the published site if it was built from this fingerprint and is untouched."""
+def _last_build(settings: Settings) -> dict[str, Any] | None:
+    """What the last build of this site folder recorded in last-build.json (None if it was for another
+    folder, or is missing or unreadable)."""
     import json
 
+    try:
+        data = json.loads((settings.state_dir / LAST_BUILD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("out") == str(settings.out.resolve()) else None
+
+
+def _unchanged_site(settings: Settings, last: dict[str, Any] | None, fingerprint: str, key: str, stamps: dict[str, list[int]]) -> int | None:
+    """The page count of the published site if it was built from this fingerprint and is untouched."""
     from notegraph.fsutil import stamp
     from notegraph.query import QueryIndex
 
+    if last is None or last.get("fingerprint") != fingerprint:
+        return None
     index = QueryIndex.open(settings.state_dir / QUERY_INDEX, key, stamps)
     if index is None:
         return None  # the last build's query index is part of its output
     index.close()
     try:
-        data = json.loads((settings.state_dir / LAST_BUILD).read_text(encoding="utf-8"))
-        if data["fingerprint"] != fingerprint or data["out"] != str(settings.out.resolve()):
+        if any(stamp(settings.out / path) != recorded for path, recorded in last["stamps"].items()):
             return None
-        if any(stamp(settings.out / path) != recorded for path, recorded in data["stamps"].items()):
-            return None
-        return int(data["pages"])
+        return int(last["pages"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
-def _site_stamps(settings: Settings) -> dict[str, list[int]]:
+def _site_stamps(last: dict[str, Any] | None) -> dict[str, list[int]]:
     """The size and mtime of every file of the published site when it was built (none if unknown)."""
-    import json
-
+    if last is None:
+        return {}
     try:
-        data = json.loads((settings.state_dir / LAST_BUILD).read_text(encoding="utf-8"))
-        if data["out"] != str(settings.out.resolve()):
-            return {}
-        return {str(path): [int(x) for x in recorded] for path, recorded in data["stamps"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {str(path): [int(x) for x in recorded] for path, recorded in last["stamps"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError):
         return {}
 
 
