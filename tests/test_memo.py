@@ -159,6 +159,25 @@ def test_a_damaged_memo_is_an_empty_one(tmp_path: Path):
     assert graph_of(root, tmp_path, memo=True).computed == 0  # kept anew
 
 
+def test_kept_facts_are_decoded_when_asked_for_and_a_bad_row_is_computed(tmp_path: Path):
+    import sqlite3
+
+    rng = random.Random(4)
+    root = tmp_path / "notes"
+    collection(root, 12, rng)
+    first = graph_of(root, tmp_path, memo=True)
+    with sqlite3.connect(tmp_path / "facts.sqlite") as conn:
+        conn.execute("UPDATE facts SET data = ? WHERE id = 'n3'", (b'["n3", 1, 2',))  # cut short: not JSON
+        conn.execute("UPDATE facts SET data = ? WHERE id = 'n5'", (b'["n5", 1]',))  # JSON of the wrong shape
+    second = graph_of(root, tmp_path, memo=True)
+    assert second.computed == 0 and len(second.facts) == 12 and list(second.facts) == sorted(first.facts)
+    assert not second.facts._facts  # nothing decoded yet
+    assert second.facts["n3"] == first.facts["n3"] and second.facts["n5"] == first.facts["n5"]
+    assert second.facts == first.facts
+    with pytest.raises(KeyError):
+        second.facts["not-a-note"]
+
+
 def test_deleted_notes_leave_the_memo(tmp_path: Path):
     import sqlite3
 

@@ -118,3 +118,50 @@ def test_the_cli_query_uses_the_index_of_a_site_built_elsewhere(built, monkeypat
     result = CliRunner().invoke(main, ["related", "Ships 2", "--notes", str(settings.notes_dir), "--json"])
     assert result.exit_code == 0, result.output
     assert '"taken_as": "note:ships-2"' in result.output
+
+
+def test_after_edits_the_index_is_updated_in_place_and_answers_as_one_written_whole(built):
+    from notegraph.query import QueryIndex
+
+    settings, factory = built
+    index_file = settings.state_dir / pipeline.QUERY_INDEX
+    inode = index_file.stat().st_ino
+
+    def made() -> dict[str, bytes]:
+        with sqlite3.connect(index_file) as conn:
+            return dict(conn.execute("SELECT id, made FROM notes"))
+
+    # an alias changes no facts: that row alone is made again
+    before = made()
+    ships = settings.notes_dir / "ships-2.md"
+    ships.write_text(ships.read_text().replace("aliases: [ships12]", "aliases: [flagship]"))
+    build(settings, factory)
+    after = made()
+    assert [note_id for note_id in after if after[note_id] != before[note_id]] == ["ships-2"]
+    # a text edit changes the facts of every note of this small collection
+    bees = settings.notes_dir / "bees-1.md"
+    bees.write_text(bees.read_text() + "\nMore about comb and the queen's swarm.\n")
+
+    def everything() -> dict:
+        from notegraph.parse.collection import file_stamps
+
+        stamps = file_stamps(settings.notes_dir, settings.exclude, (settings.out,), pipeline._max_bytes(settings))
+        index = QueryIndex.open(index_file, pipeline.settings_key(settings, factory.model_id), stamps)
+        assert index is not None
+        try:
+            notes = index.notes()
+            out = {(note_id, kind): index.related(note_id, 10, kind) for note_id in notes for kind in (None, "paper")}
+            out["aliases"] = sorted((n.id, n.aliases) for n in notes.values())
+            out["text"] = index.related_to_text(factory().encode(["queen swarm comb"]), 5, None)
+            return out
+        finally:
+            index.close()
+
+    build(settings, factory)
+    assert index_file.stat().st_ino == inode  # updated, not written anew
+    updated, updated_made = everything(), made()
+    assert ("ships-2", ("flagship",)) in updated["aliases"]
+    index_file.unlink()
+    build(settings, factory)  # the same notes: the index alone is written, whole
+    assert index_file.stat().st_ino != inode
+    assert made() == updated_made and everything() == updated

@@ -12,7 +12,7 @@ import networkx as nx
 import numpy as np
 
 from notegraph.graph.clusters import communities, label_clusters, load_previous, save_assignment, stable_ids
-from notegraph.graph.memo import FactKeys, FactsMemo, Passages, encode
+from notegraph.graph.memo import FactKeys, FactsMemo, KeptFacts, Passages, encode
 from notegraph.graph.rank import Ranker
 from notegraph.graph.similarity import nearest
 from notegraph.model import Citation, Cluster, Collection, GraphResult, Link, Neighbour, NoteFacts, Related
@@ -115,7 +115,7 @@ def _note_facts(
     ranker: Ranker,
     cluster_of: Mapping[str, Cluster],
     settings: GraphSettings,
-) -> tuple[dict[str, NoteFacts], dict[str, bytes], int]:
+) -> tuple[Mapping[str, NoteFacts], dict[str, bytes], int]:
     """Every note's facts, its memo key (none without a memo) and how many were computed, not kept."""
     emb_index = {note_id: i for i, note_id in enumerate(embeddings.ids)}
     incoming: dict[str, list[Link]] = defaultdict(list)
@@ -126,12 +126,15 @@ def _note_facts(
     def local(note_id: str) -> tuple[_Relation, int]:
         return _local(note_id, _touching(note_id, graph), undirected)
 
+    def compute(note_id: str) -> NoteFacts:
+        return _facts(note_id, local(note_id), collection, ranker, cluster_of, emb_index, settings, incoming[note_id])
+
     # facts whose inputs are unchanged since they were kept are taken from the memo; the keys, like the
     # facts, are computed in forked workers on several cores (0.5 s in one process at 5,000 notes)
     memo = FactsMemo(settings.facts_memo) if settings.facts_memo is not None else None
     passages = Passages(embeddings.chunks)
     keys: dict[str, bytes] = {}
-    kept: dict[str, NoteFacts] = {}
+    kept: dict[str, bytes] = {}
     make_key: Callable[[str], bytes] | None = None
     if memo is not None:
         make_key = _fact_keys(ids, collection, embeddings, graph, undirected, ranker, settings, cluster_of, incoming)
@@ -142,13 +145,13 @@ def _note_facts(
                 return [(note_id, make_key(note_id)) for note_id in shard_ids]
 
             keys = dict(pair for part in fork_map(keys_of, shard(ids, workers_for(len(ids), PARALLEL_MIN))) for pair in part)
-            kept = memo.load(keys, passages)
+            kept = memo.load(keys)
             if not kept:
                 memo.reset()  # every row is replaced: a new file, not one as large as the largest it ever was
     todo = [note_id for note_id in ids if note_id not in kept]
 
     def facts_of(shard_ids: list[str]) -> list[tuple[NoteFacts, bytes | None]]:
-        computed = [_facts(note_id, local(note_id), collection, ranker, cluster_of, emb_index, settings, incoming[note_id]) for note_id in shard_ids]
+        computed = [compute(note_id) for note_id in shard_ids]
         if memo is None or make_key is None:
             return [(item, None) for item in computed]
         shard_keys = [keys.get(item.id) or make_key(item.id) for item in computed]
@@ -156,19 +159,19 @@ def _note_facts(
         return list(zip(computed, shard_keys, strict=True))
 
     # each note's facts (with the evidence for every related item) are independent: on several cores
-    # they are computed in forked workers (which keep them in the memo) and sent back
+    # they are computed in forked workers (which keep them in the memo) and sent back; kept facts are
+    # decoded only when asked for (see KeptFacts)
     shards = shard(todo, workers_for(len(todo), PARALLEL_MIN))
-    facts: dict[str, NoteFacts] = dict(kept)
+    computed: dict[str, NoteFacts] = {}
     for part in fork_map(facts_of, shards):
         for item, fact_key in part:
-            facts[item.id] = item
+            computed[item.id] = item
             if fact_key is not None:
                 keys[item.id] = fact_key
-    facts = {note_id: facts[note_id] for note_id in ids}
     keys = {note_id: keys[note_id] for note_id in ids if note_id in keys}
     if memo is not None:
         memo.forget(memo.stale)
-    return facts, keys, len(todo)
+    return KeptFacts(ids, computed, kept, passages, compute), keys, len(todo)
 
 
 def _weighted_undirected(graph: nx.MultiDiGraph, ids: Sequence[str]) -> nx.Graph:

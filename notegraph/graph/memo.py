@@ -21,7 +21,7 @@ import hashlib
 import math
 import sqlite3
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -213,11 +213,12 @@ class FactsMemo:
     def exists(self) -> bool:
         return self.path.is_file()
 
-    def load(self, keys: Mapping[str, bytes], passages: Passages) -> dict[str, NoteFacts]:
-        """The kept facts of every note whose key is unchanged; rows of other keys are left out."""
+    def load(self, keys: Mapping[str, bytes]) -> dict[str, bytes]:
+        """The kept facts, still encoded, of every note whose key is unchanged; rows of other keys are
+        left out (see ``KeptFacts``, which decodes them when a page or query asks for them)."""
         if not self.exists():
             return {}
-        found: dict[str, NoteFacts] = {}
+        found: dict[str, bytes] = {}
         try:
             conn = sqlite3.connect(self.path, timeout=30)
             try:
@@ -225,11 +226,11 @@ class FactsMemo:
                     wanted = keys.get(note_id)
                     if wanted is None:
                         self.stale.append(note_id)
-                    elif wanted == key:
-                        found[note_id] = decode(data, passages)
+                    elif wanted == key and isinstance(data, bytes):
+                        found[note_id] = data
             finally:
                 conn.close()
-        except (sqlite3.Error, ValueError, TypeError, KeyError, IndexError):
+        except (sqlite3.Error, ValueError, TypeError):
             self.stale = []
             self.reset()  # damaged: the facts are computed again, and the next build keeps them anew
             return {}
@@ -265,3 +266,45 @@ class FactsMemo:
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
             except OSError:
                 pass
+
+
+class KeptFacts(Mapping[str, NoteFacts]):
+    """Every note's facts, in note order: those computed in this build, and those kept in the memo,
+    decoded only when something asks for them. After one edit the pages that are written and the
+    queries that are answered read a few hundred notes' facts; decoding all of them cost 0.4 s at
+    5,000 notes (JSON and objects). Kept facts that do not decode (a memo damaged inside its rows)
+    are computed with ``compute``, so a bad row costs time, never a wrong page."""
+
+    def __init__(
+        self,
+        ids: Sequence[str],
+        computed: Mapping[str, NoteFacts],
+        kept: Mapping[str, bytes],
+        passages: Passages,
+        compute: Callable[[str], NoteFacts],
+    ) -> None:
+        self._ids = [note_id for note_id in ids if note_id in computed or note_id in kept]
+        self._facts = dict(computed)
+        self._kept = dict(kept)
+        self._passages = passages
+        self._compute = compute
+
+    def __getitem__(self, note_id: str) -> NoteFacts:
+        found = self._facts.get(note_id)
+        if found is None:
+            data = self._kept.pop(note_id)  # KeyError: not a note of this build
+            try:
+                found = decode(data, self._passages)
+            except (ValueError, TypeError, KeyError, IndexError):
+                found = self._compute(note_id)
+            self._facts[note_id] = found
+        return found
+
+    def __contains__(self, note_id: object) -> bool:
+        return note_id in self._facts or note_id in self._kept
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
