@@ -258,6 +258,7 @@ def embed(collection: Collection, settings: Settings, factory: Callable[[], Any]
 
 
 FACTS_MEMO = "facts.sqlite"
+TERMS_MEMO = "terms.sqlite"
 
 
 def graph_settings(settings: Settings, full: bool = True) -> Any:
@@ -271,6 +272,7 @@ def graph_settings(settings: Settings, full: bool = True) -> Any:
         ann_threshold=settings.ann_threshold,
         cluster_state=settings.state_dir / "clusters.json" if full else None,
         facts_memo=settings.state_dir / FACTS_MEMO if full else None,
+        terms_memo=settings.state_dir / TERMS_MEMO if full else None,
         full=full,
     )
 

@@ -12,6 +12,7 @@ import networkx as nx
 import numpy as np
 
 from notegraph.graph.clusters import communities, label_clusters, load_previous, save_assignment, stable_ids
+from notegraph.graph.lexical import TermsMemo
 from notegraph.graph.memo import FactKeys, FactsMemo, KeptFacts, Passages, encode
 from notegraph.graph.rank import Ranker
 from notegraph.graph.similarity import nearest
@@ -42,6 +43,8 @@ class GraphSettings:
     cluster_state: Path | None = None
     # where each note's facts are kept between builds, under a key of their inputs (see graph.memo)
     facts_memo: Path | None = None
+    # where the ranking texts' terms are kept between builds (see graph.lexical.TermsMemo)
+    terms_memo: Path | None = None
     # False for one-off queries (`related`): no similar edges, clusters or per-note facts, and the
     # ranker scores only the rows asked for, so a query costs O(n), not O(n^2)
     full: bool = True
@@ -93,7 +96,7 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
     # the clusters need neither the ranking's signals nor its tables: on several cores they are found in
     # a forked process meanwhile (the signals are built on one core; 3.5 s at 20,000 notes)
     with fork_call(clustering, fork=workers_for(len(ids), PARALLEL_MIN) > 1) as clustered:
-        ranker = Ranker(collection, embeddings, graph)
+        ranker = Ranker(collection, embeddings, graph, tokenize=TermsMemo(settings.terms_memo) if settings.terms_memo else None)
         ranker.prepare()  # the ranking tables, computed once before any worker forks
         clusters = clustered()
     if settings.cluster_state is not None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import sqlite3
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import closing
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -77,13 +81,22 @@ class Lexical:
     The BM25 side (``bm25_docs``, ``queries``) is a baseline for `eval`, built the first time it is asked
     for; a build needs only TF-IDF."""
 
-    def __init__(self, texts: Sequence[str], k1: float = 1.2, b: float = 0.75, query_terms: int = 40) -> None:
+    def __init__(
+        self,
+        texts: Sequence[str],
+        k1: float = 1.2,
+        b: float = 0.75,
+        query_terms: int = 40,
+        *,
+        tokenize: Callable[[Sequence[str]], Iterable[list[str]]] | None = None,
+    ) -> None:
+        """``tokenize`` gives the texts' terms, in order (``tokens`` of each; a ``TermsMemo`` keeps them
+        between builds)."""
         # term ids as 4-byte arrays, not Python lists of ints (36 bytes a token: 165 MB at 20,000 notes)
         vocab: dict[str, int] = {}
         cols = array("i")
         lengths = np.zeros(len(texts), dtype=np.int64)
-        for row, text in enumerate(texts):
-            terms = tokens(text)
+        for row, terms in enumerate(tokenize(texts) if tokenize is not None else map(tokens, texts)):
             lengths[row] = len(terms)
             cols.extend([vocab.setdefault(term, len(vocab)) for term in terms])
         # term ids in the terms' own order, not in the order notes first use them: an edit that brings a
@@ -175,6 +188,54 @@ class Lexical:
         tf.sum_duplicates()
         tf.data = (1.0 + np.log(tf.data)) * fitted.idf[tf.indices]
         return _normalise_rows(tf)
+
+
+class TermsMemo:
+    """Each text's terms, kept between builds in SQLite under a hash of the text and notegraph's code.
+
+    Tokenizing every note's ranking text again took 0.35 s of a one-edit build at 5,000 notes; reading
+    the terms back takes 0.05 s. Rows of texts a build no longer has are dropped. A damaged or
+    unwritable file costs only the tokenizing."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self, texts: Sequence[str]) -> list[list[str]]:
+        from notegraph.version import code_version
+
+        salt = code_version().encode() + b"\0"
+        keys = [hashlib.blake2b(salt + text.encode("utf-8", "surrogatepass"), digest_size=16).digest() for text in texts]
+        kept: dict[bytes, str] = {}
+        try:
+            if self.path.is_file():
+                with closing(sqlite3.connect(self.path, timeout=30)) as conn:
+                    kept = dict(conn.execute("SELECT key, terms FROM terms"))
+        except sqlite3.Error:
+            kept = {}
+        out: list[list[str]] = []
+        new: list[tuple[bytes, str]] = []
+        for key, text in zip(keys, texts, strict=True):
+            joined = kept.get(key)
+            if isinstance(joined, str):
+                out.append(joined.split(" ") if joined else [])
+            else:
+                terms = tokens(text)
+                new.append((key, " ".join(terms)))
+                out.append(terms)
+        stale = [(key,) for key in kept.keys() - set(keys)]
+        if new or stale:
+            self._write(new, stale)
+        return out
+
+    def _write(self, new: list[tuple[bytes, str]], stale: list[tuple[bytes]]) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with closing(sqlite3.connect(self.path, timeout=30)) as conn, conn:
+                conn.execute("CREATE TABLE IF NOT EXISTS terms (key BLOB PRIMARY KEY, terms TEXT NOT NULL)")
+                conn.executemany("INSERT OR REPLACE INTO terms VALUES (?, ?)", new)
+                conn.executemany("DELETE FROM terms WHERE key = ?", stale)
+        except (OSError, sqlite3.Error):
+            pass
 
 
 def _drop_columns(m: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:

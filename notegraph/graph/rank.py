@@ -19,7 +19,7 @@ Scores are computed for a block of rows at a time (dense block x n), so memory s
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -69,11 +69,19 @@ DEFAULT_WEIGHTS = Weights()
 class Signals:
     """Per-collection matrices from which any block of fused scores is computed."""
 
-    def __init__(self, ids: Sequence[str], vectors: np.ndarray, texts: Sequence[str], edges: Sequence[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        texts: Sequence[str],
+        edges: Sequence[tuple[str, str]],
+        *,
+        tokenize: Callable[[Sequence[str]], Iterable[list[str]]] | None = None,
+    ) -> None:
         self.ids = list(ids)
         self.index = {note_id: i for i, note_id in enumerate(self.ids)}
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        self.lexical = Lexical(texts)
+        self.lexical = Lexical(texts, tokenize=tokenize)
         n = len(self.ids)
         pairs = sorted({(self.index[a], self.index[b]) for a, b in edges if a in self.index and b in self.index and a != b})
         rows = [p[0] for p in pairs]
@@ -256,8 +264,16 @@ class Ranker:
     """Ranks notes for a note with the default fused score; tables are computed once per kind."""
 
     def __init__(
-        self, collection: Collection, embeddings: Any, graph: nx.MultiDiGraph, weights: Weights = DEFAULT_WEIGHTS, *, precompute: bool = True
+        self,
+        collection: Collection,
+        embeddings: Any,
+        graph: nx.MultiDiGraph,
+        weights: Weights = DEFAULT_WEIGHTS,
+        *,
+        precompute: bool = True,
+        tokenize: Callable[[Sequence[str]], Iterable[list[str]]] | None = None,
     ) -> None:
+        """``tokenize``: the ranking texts' terms (``lexical.tokens`` of each, unless given)."""
         self.precompute = precompute
         self.collection = collection
         self.embeddings = embeddings
@@ -268,7 +284,7 @@ class Ranker:
         self.index = {note_id: i for i, note_id in enumerate(self.ids)}
         edges = [(u, v) for u, v, d in graph.edges(data=True) if d["kind"] in ("link", "source")]
         texts = [ranking_text(notes[i]) for i in self.ids]
-        self.signals = Signals(self.ids, embeddings.vectors, texts, edges)
+        self.signals = Signals(self.ids, embeddings.vectors, texts, edges, tokenize=tokenize)
         self._tables: dict[str | None, tuple[np.ndarray, np.ndarray, list[str]]] = {}
         pairs = self.signals.hierarchy.tocoo()
         self._hierarchy_pairs = set(zip(pairs.row.tolist(), pairs.col.tolist(), strict=True))
