@@ -259,6 +259,7 @@ def embed(collection: Collection, settings: Settings, factory: Callable[[], Any]
 
 FACTS_MEMO = "facts.sqlite"
 TERMS_MEMO = "terms.sqlite"
+RANK_STATE = "rank.npz"
 
 
 def graph_settings(settings: Settings, full: bool = True) -> Any:
@@ -273,6 +274,7 @@ def graph_settings(settings: Settings, full: bool = True) -> Any:
         cluster_state=settings.state_dir / "clusters.json" if full else None,
         facts_memo=settings.state_dir / FACTS_MEMO if full else None,
         terms_memo=settings.state_dir / TERMS_MEMO if full else None,
+        rank_state=settings.state_dir / RANK_STATE if full else None,
         full=full,
     )
 

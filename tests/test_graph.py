@@ -9,7 +9,6 @@ from pathlib import Path
 
 import networkx as nx
 import numpy as np
-import pytest
 from conftest import write
 
 from notegraph.config import load_settings
@@ -168,10 +167,9 @@ def test_document_frequencies_on_their_grid():
     assert len(np.unique(g[1000:])) < 30  # a count of 1,000 to 5,000 lands on a handful of values
 
 
-def test_terms_kept_between_builds_are_the_terms_of_the_texts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_terms_kept_between_builds_are_the_terms_of_the_texts(tmp_path: Path):
     import sqlite3
 
-    from notegraph.graph import lexical
     from notegraph.graph.lexical import TermsMemo, tokens
 
     rng = random.Random(3)
@@ -179,13 +177,14 @@ def test_terms_kept_between_builds_are_the_terms_of_the_texts(tmp_path: Path, mo
     path = tmp_path / "terms.sqlite"
     assert TermsMemo(path)(texts) == [tokens(t) for t in texts]
     asked: list[str] = []
-    with monkeypatch.context() as m:
-        m.setattr(lexical, "tokens", lambda text: asked.append(text) or tokens(text))
-        changed = texts[1:] + ["A new text, about repair."]
-        assert TermsMemo(path)(changed) == [tokens(t) for t in changed]
+    changed = texts[1:] + ["A new text, about repair."]
+    assert TermsMemo(path, lambda text: asked.append(text) or tokens(text))(changed) == [tokens(t) for t in changed]
     assert asked == ["A new text, about repair."]  # the others were read back
+    # another tokenizer's terms are kept apart
+    labels = TermsMemo(path, str.split, "labels")
+    assert labels(changed) == [t.split() for t in changed] and TermsMemo(path)(changed) == [tokens(t) for t in changed]
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM terms").fetchone()[0] == len(set(changed))  # texts[0]'s row is gone
+        assert conn.execute("SELECT COUNT(*) FROM terms_ranking").fetchone()[0] == len(set(changed))  # texts[0]'s row is gone
     a, b = Lexical(changed), Lexical(changed, tokenize=TermsMemo(path))
     assert a.vocab == b.vocab and (a.tfidf != b.tfidf).nnz == 0
     path.write_bytes(b"not a database" * 100)

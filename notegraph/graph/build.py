@@ -11,7 +11,14 @@ from typing import Protocol
 import networkx as nx
 import numpy as np
 
-from notegraph.graph.clusters import communities, label_clusters, load_previous, save_assignment, stable_ids
+from notegraph.graph.clusters import (
+    communities,
+    label_clusters,
+    label_terms,
+    load_previous,
+    save_assignment,
+    stable_ids,
+)
 from notegraph.graph.lexical import TermsMemo
 from notegraph.graph.memo import FactKeys, FactsMemo, KeptFacts, Passages, encode
 from notegraph.graph.rank import Ranker
@@ -45,6 +52,9 @@ class GraphSettings:
     facts_memo: Path | None = None
     # where the ranking texts' terms are kept between builds (see graph.lexical.TermsMemo)
     terms_memo: Path | None = None
+    # where the ranking tables are kept between builds, so that an edit scores only the rows it can
+    # change (see graph.rankstate)
+    rank_state: Path | None = None
     # False for one-off queries (`related`): no similar edges, clusters or per-note facts, and the
     # ranker scores only the rows asked for, so a query costs O(n), not O(n^2)
     full: bool = True
@@ -90,13 +100,16 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
     undirected = _weighted_undirected(graph, ids)
     previous = load_previous(settings.cluster_state)
 
+    label_tokenize = TermsMemo(settings.terms_memo, label_terms, "labels") if settings.terms_memo else None
+
     def clustering() -> list[Cluster]:
-        return label_clusters(stable_ids(communities(undirected), previous), notes, undirected)
+        return label_clusters(stable_ids(communities(undirected), previous), notes, undirected, tokenize=label_tokenize)
 
     # the clusters need neither the ranking's signals nor its tables: on several cores they are found in
     # a forked process meanwhile (the signals are built on one core; 3.5 s at 20,000 notes)
     with fork_call(clustering, fork=workers_for(len(ids), PARALLEL_MIN) > 1) as clustered:
-        ranker = Ranker(collection, embeddings, graph, tokenize=TermsMemo(settings.terms_memo) if settings.terms_memo else None)
+        tokenize = TermsMemo(settings.terms_memo) if settings.terms_memo else None
+        ranker = Ranker(collection, embeddings, graph, tokenize=tokenize, state=settings.rank_state)
         ranker.prepare()  # the ranking tables, computed once before any worker forks
         clusters = clustered()
     if settings.cluster_state is not None:

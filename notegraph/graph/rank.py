@@ -18,18 +18,21 @@ Scores are computed for a block of rows at a time (dense block x n), so memory s
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
+from notegraph.graph import rankstate
 from notegraph.graph.lexical import Lexical, top_terms
-from notegraph.graph.similarity import select_top
+from notegraph.graph.similarity import fixed, fixed_dot, fixed_scale, select_top
 from notegraph.model import Collection, Related
 from notegraph.parallel import fork_map, shard, workers_for
 
@@ -37,6 +40,7 @@ POOL = 50  # candidates kept per note and kind
 GROUP_PRIOR_LINKS = 10.0  # pseudo-links that pull a group pair's measured lift towards 1
 HIERARCHY_PRIOR_PAIRS = 10.0  # pseudo-pairs that pull a hierarchy direction's link rate towards both directions'
 SEEDS = 5  # first-pass candidates whose links are second-order evidence
+NEIGHBOURS = 10  # nearest notes (by cosine) whose links are evidence
 RARE_LIFT = 0.25  # group pairs linked at under a quarter of the expected rate are penalised
 BLOCK = 512
 PARALLEL_MIN = 2000  # notes below which scoring row blocks in forked workers costs more than it saves
@@ -81,6 +85,11 @@ class Signals:
         self.ids = list(ids)
         self.index = {note_id: i for i, note_id in enumerate(self.ids)}
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        # the cosines of the ranking are taken in fixed point, exact whatever rows a block holds (see
+        # graph.similarity.fixed): a row's scores are the same when an edit scores it alone
+        norms = np.linalg.norm(self.vectors, axis=1) if self.vectors.size else np.zeros(0, dtype=np.float32)
+        self.scale = fixed_scale(float(norms.max(initial=0.0)), self.vectors.shape[1] if self.vectors.ndim == 2 else 1)
+        self.fixed_vectors = fixed(self.vectors, self.scale)
         self.lexical = Lexical(texts, tokenize=tokenize)
         n = len(self.ids)
         pairs = sorted({(self.index[a], self.index[b]) for a, b in edges if a in self.index and b in self.index and a != b})
@@ -114,13 +123,16 @@ class Signals:
         hide_out_links: bool = False,
         query_vectors: np.ndarray | None = None,
         query_lexical: sp.csr_matrix | None = None,
+        record: dict[str, np.ndarray] | None = None,
     ) -> np.ndarray:
         """Fused scores of rows x all notes.
 
         For `eval`, ``hide_out_links`` drops the rows' own outgoing links and ``query_*`` replace the
-        rows' vectors and TF-IDF rows by those of their text with the link text removed."""
-        q = query_vectors if query_vectors is not None else self.vectors[rows]
-        cos = np.ascontiguousarray(q, dtype=np.float32) @ self.vectors.T
+        rows' vectors and TF-IDF rows by those of their text with the link text removed. ``record``
+        receives each row's nearest notes and first-pass candidates, with their cosines and scores
+        (what ``columns`` needs to score other columns of the row without the whole row)."""
+        q = fixed(query_vectors, self.scale) if query_vectors is not None else self.fixed_vectors[rows]
+        cos = fixed_dot(q, self.fixed_vectors, self.scale)
         # One dense accumulator; sparse evidence is added where it is non-zero, never densified, so a
         # block costs one or two (block x n) arrays however many signals there are.
         scores = cos * np.float32(weights.cosine)
@@ -145,7 +157,7 @@ class Signals:
         if weights.cociting and not hide_out_links:
             _add(scores, self.links[rows] @ self.links_t, weights.cociting / cap, cap=cap)
         if weights.neighbour_links:
-            _add(scores, self._neighbour_links(cos, rows, hide_out_links), weights.neighbour_links)
+            _add(scores, self._neighbour_links(cos, rows, hide_out_links, record=record), weights.neighbour_links)
         del cos
         if weights.popularity:
             # a prior over candidates: one row vector, corrected where the rows' own hidden links count
@@ -163,7 +175,7 @@ class Signals:
         if weights.rare_groups:
             scores -= weights.rare_groups * self.rare_groups(rows, hide_out_links)
         if weights.second_order:
-            _add(scores, self._second_order(scores, rows), weights.second_order)
+            _add(scores, self._second_order(scores, rows, record=record), weights.second_order)
         return scores
 
     def hierarchy_factors(self, rows: slice | np.ndarray, hide_out_links: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -189,7 +201,7 @@ class Signals:
             factors.append(factor[:, None].astype(np.float32))
         return factors[0], factors[1]
 
-    def _second_order(self, scores: np.ndarray, rows: slice | np.ndarray) -> sp.csr_matrix:
+    def _second_order(self, scores: np.ndarray, rows: slice | np.ndarray, record: dict[str, np.ndarray] | None = None) -> sp.csr_matrix:
         """What the rows' ``SEEDS`` best candidates so far link to, weighted by their (positive) scores.
         The candidates are other notes, so a row's own links (hidden in eval) never enter."""
         n = scores.shape[1]
@@ -202,6 +214,8 @@ class Signals:
         scores[here, own] = -np.inf  # a note is not its own candidate (restored below)
         top, top_scores = select_top(scores, kk)
         scores[here, own] = kept
+        if record is not None:
+            record["seed_idx"], record["seed_scores"] = top, top_scores
         weights = np.clip(top_scores, 0.0, None)
         weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-6)
         mix = sp.csr_matrix((weights.ravel(), (np.repeat(here, kk), top.ravel())), shape=(len(own), n))
@@ -237,7 +251,9 @@ class Signals:
             rate = np.full(n_rows, returned / max(links, 1.0))
         return np.clip(rate, 0.0, 1.0)[:, None].astype(np.float32)
 
-    def _neighbour_links(self, cos: np.ndarray, rows: slice | np.ndarray, hide_out_links: bool, k: int = 10) -> sp.csr_matrix:
+    def _neighbour_links(
+        self, cos: np.ndarray, rows: slice | np.ndarray, hide_out_links: bool, k: int = NEIGHBOURS, record: dict[str, np.ndarray] | None = None
+    ) -> sp.csr_matrix:
         """Collaborative evidence: what the row note's nearest notes link to, weighted by their cosine."""
         n = cos.shape[1]
         kk = min(k, n - 1)
@@ -247,9 +263,11 @@ class Signals:
         here = np.arange(len(own))
         kept = cos[here, own].copy()
         cos[here, own] = -np.inf  # a note is not its own neighbour (restored below: cos is the caller's)
-        top = np.argpartition(-cos, kk - 1, axis=1)[:, :kk]
-        weights = np.clip(np.take_along_axis(cos, top, axis=1), 0.0, None)
+        top, top_cos = select_top(cos, kk)  # in a fixed order: the sums below add them in it
+        weights = np.clip(top_cos, 0.0, None)
         cos[here, own] = kept
+        if record is not None:
+            record["nbr_idx"], record["nbr_cos"] = top, top_cos
         total = np.maximum(weights.sum(axis=1, keepdims=True), 1e-6)
         mix = sp.csr_matrix(((weights / total).ravel(), (np.repeat(here, kk), top.ravel())), shape=(len(own), n))
         return sp.csr_matrix(mix @ self.links)
@@ -258,6 +276,87 @@ class Signals:
         shared = (self.paths[rows] @ self.paths.T).toarray()
         sizes = self.path_sizes
         return shared / np.maximum(np.maximum.outer(sizes[rows], sizes), 1.0)
+
+    # -- scoring only the columns an edit changed (see graph.rankstate) ---------------------------------
+
+    def columns(self, cols: np.ndarray, weights: Weights, record: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The first-pass and fused scores of every row for the notes ``cols`` (all notes x cols), as
+        ``block`` computes them (up to float rounding: the terms are added in another order), given
+        each row's nearest notes and first-pass candidates as ``block`` recorded them. Only for weights
+        ``columns_supported`` allows, and without eval's hidden links."""
+        cols = np.asarray(cols, dtype=np.int64)
+        scores = fixed_dot(self.fixed_vectors, self.fixed_vectors[cols], self.scale) * np.float32(weights.cosine)
+        if weights.lexical:
+            scores += np.float32(weights.lexical) * self.lexical.columns(cols)
+        every = np.zeros(1, dtype=np.int64)  # collection-wide factors: the same for every row
+        if weights.reciprocal:
+            scores += np.float32(weights.reciprocal) * self.reciprocity(every, False)[0, 0] * self.links_t[:, cols].toarray()
+        cap = weights.cap
+        if weights.cocited:
+            scores += np.float32(weights.cocited / cap) * np.minimum((self.links_t @ self.links[:, cols]).toarray(), cap)
+        if weights.cociting:
+            scores += np.float32(weights.cociting / cap) * np.minimum((self.links @ self.links_t[:, cols]).toarray(), cap)
+        linked = self.links[:, cols].toarray()  # linked[j, c]: note j links to column c
+        if weights.neighbour_links and record["nbr_idx"].shape[1]:
+            scores += np.float32(weights.neighbour_links) * _mixed(record["nbr_idx"], record["nbr_cos"], linked)
+        if weights.popularity:
+            norm = max(float(np.log1p(self.indegree.max(initial=0.0))), 1.0)
+            scores += (weights.popularity / norm) * np.log1p(self.indegree[cols])
+        if weights.hierarchy:
+            for pairs, factor in zip(self.hierarchy_dirs, self.hierarchy_factors(every, False), strict=True):
+                scores += np.float32(weights.hierarchy) * factor[0, 0] * pairs[:, cols].toarray()
+        if weights.rare_groups:
+            scores -= np.float32(weights.rare_groups) * self._group_shortfall()[np.ix_(self.group, self.group[cols])]
+        first = scores.copy()
+        if weights.second_order and record["seed_idx"].shape[1]:
+            scores += np.float32(weights.second_order) * _mixed(record["seed_idx"], record["seed_scores"], linked)
+        return first, scores
+
+    def _group_shortfall(self) -> np.ndarray:
+        """``rare_groups`` for every pair of groups (row group x column group), no links hidden."""
+        counts = self.group_links.toarray()
+        share = np.maximum(self.group_share, 1e-6)
+        lift = (counts + GROUP_PRIOR_LINKS * share) / ((counts.sum(axis=1, keepdims=True) + GROUP_PRIOR_LINKS) * share)
+        return np.maximum(np.log(RARE_LIFT) - np.log(lift), 0.0).astype(np.float32)
+
+    @staticmethod
+    def columns_supported(weights: Weights) -> bool:
+        return not weights.bm25 and not weights.path
+
+    def global_key(self, weights: Weights, kinds: Sequence[str]) -> bytes:
+        """What every row's scores are computed from besides the row itself: the notes and their kinds,
+        the weights, the links and the lexical split (any change of these and every row is scored)."""
+        from notegraph.version import code_version
+
+        h = hashlib.blake2b(digest_size=16)
+        for part in (code_version(), repr(weights), repr((self.scale, self.lexical.split_scale())), "\0".join(self.ids), "\0".join(kinds)):
+            h.update(part.encode() + b"\1")
+        h.update("\0".join(self.lexical.common_terms()).encode() + b"\1")
+        for array in (self.links.indptr, self.links.indices):
+            h.update(np.ascontiguousarray(array, dtype=np.int64).tobytes() + b"\1")
+        return h.digest()
+
+    def row_keys(self) -> np.ndarray:
+        """One digest per row of what is its own: its vector and its TF-IDF row (terms and weights).
+        A row whose digest is unchanged scores every unchanged column as before."""
+        terms = sorted(self.lexical.vocab, key=self.lexical.vocab.__getitem__)
+        tfidf = self.lexical.tfidf
+        out = np.zeros((len(self.ids), 16), dtype=np.uint8)
+        for row in range(len(self.ids)):
+            start, stop = tfidf.indptr[row], tfidf.indptr[row + 1]
+            h = hashlib.blake2b(self.fixed_vectors[row].tobytes(), digest_size=16)
+            h.update("\0".join([terms[i] for i in tfidf.indices[start:stop]]).encode())
+            h.update(tfidf.data[start:stop].tobytes())
+            out[row] = np.frombuffer(h.digest(), dtype=np.uint8)
+        return out
+
+
+def _mixed(idx: np.ndarray, values: np.ndarray, linked: np.ndarray) -> np.ndarray:
+    """For each row: its notes ``idx`` weighted by their (positive) ``values``, normalised, times what
+    those notes link to among the columns of ``linked`` (notes x columns)."""
+    weights = np.clip(values, 0.0, None)
+    weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-6)
+    return np.einsum("rk,rkc->rc", weights, linked[idx])
 
 
 class Ranker:
@@ -272,8 +371,12 @@ class Ranker:
         *,
         precompute: bool = True,
         tokenize: Callable[[Sequence[str]], Iterable[list[str]]] | None = None,
+        state: Path | None = None,
     ) -> None:
-        """``tokenize``: the ranking texts' terms (``lexical.tokens`` of each, unless given)."""
+        """``tokenize``: the ranking texts' terms (``lexical.tokens`` of each, unless given); ``state``:
+        where the ranking tables are kept between builds (graph.rankstate)."""
+        self.state = state
+        self.rows_scored = 0  # rows of the tables scored in this build (the others were kept)
         self.precompute = precompute
         self.collection = collection
         self.embeddings = embeddings
@@ -339,37 +442,73 @@ class Ranker:
             col_of = np.full(n, -1, dtype=np.int64)
             col_of[cols] = np.arange(len(cols))
             plans.append((cols, min(POOL, len(cols)), col_of))
-        tables = [(np.zeros((n, kk), dtype=np.int64), np.zeros((n, kk), dtype=np.float32)) for _cols, kk, _col_of in plans]
 
-        # row blocks are independent: on several cores they are scored in forked workers, and each
-        # row's candidates are the same however the blocks are shared out
-        shards = shard(list(range(0, n, BLOCK)), workers_for(n, PARALLEL_MIN))
+        # the last build's tables, when it kept them: only the rows an edit can change are scored again
+        # (graph.rankstate); the others are bit for bit what scoring them would give
+        kept_path = self.state if self.state is not None and kinds == list(self.SITE_KINDS) else None
+        key, row_keys, previous = b"", np.zeros((n, 16), dtype=np.uint8), None
+        if kept_path is not None:
+            key = self.signals.global_key(self.weights, [notes[note_id].kind for note_id in self.ids])
+            row_keys = self.signals.row_keys()
+            previous = rankstate.load(kept_path, key, n, len(kinds))
+        todo = None
+        if previous is not None:
+            todo = rankstate.touched(previous, row_keys, [cols for cols, _kk, _col_of in plans], self.signals, self.weights)
+        if previous is not None and todo is not None:
+            tables = [(idx.copy(), scores.copy()) for idx, scores in previous.tables]
+            aux = {name: a.copy() for name, a in previous.aux.items()}
+            groups: list[slice | np.ndarray] = [todo[start : start + BLOCK] for start in range(0, len(todo), BLOCK)]
+        else:
+            tables = [(np.zeros((n, kk), dtype=np.int64), np.zeros((n, kk), dtype=np.float32)) for _cols, kk, _col_of in plans]
+            aux = {}
+            groups = [slice(start, min(start + BLOCK, n)) for start in range(0, n, BLOCK)]
+        self.rows_scored = sum(len(np.arange(n)[group]) for group in groups)
 
-        def score_blocks(starts: list[int]) -> list[tuple[int, list[tuple[np.ndarray, np.ndarray]]]]:
+        # row groups are independent: on several cores they are scored in forked workers, and each
+        # row's candidates are the same however the rows are grouped
+        shards = shard(list(range(len(groups))), workers_for(self.rows_scored, PARALLEL_MIN))
+
+        def score_groups(which: list[int]) -> list[tuple[int, list[tuple[np.ndarray, np.ndarray]], dict[str, np.ndarray]]]:
             with _one_blas_thread(len(shards) > 1):
-                return [(start, self._block_tops(start, min(start + BLOCK, n), plans)) for start in starts]
+                return [(i, *self._group_tops(groups[i], plans)) for i in which]
 
-        for part in fork_map(score_blocks, shards):
-            for start, tops in part:
-                for (idx, scores), (block_idx, block_scores) in zip(tables, tops, strict=True):
-                    idx[start : start + len(block_idx)], scores[start : start + len(block_idx)] = block_idx, block_scores
+        for part in fork_map(score_groups, shards):
+            for i, tops, record in part:
+                rows = groups[i]
+                for (idx, scores), (group_idx, group_scores) in zip(tables, tops, strict=True):
+                    idx[rows], scores[rows] = group_idx, group_scores
+                count = len(np.arange(n)[rows])
+                for name in rankstate.AUX:
+                    found = record.get(name, np.zeros((count, 0), dtype=np.int64 if name.endswith("idx") else np.float32))
+                    if name not in aux:
+                        aux[name] = np.zeros((n, found.shape[1]), dtype=found.dtype)
+                    aux[name][rows] = found
+        if kept_path is not None:
+            for name in rankstate.AUX:  # no rows at all
+                aux.setdefault(name, np.zeros((n, 0), dtype=np.int64 if name.endswith("idx") else np.float32))
+            rankstate.save(kept_path, rankstate.RankState(key, row_keys, tables, aux))
         return {kind: (idx, scores, self.ids) for kind, (idx, scores) in zip(kinds, tables, strict=True)}
 
-    def _block_tops(self, start: int, stop: int, plans: list[tuple[np.ndarray, int, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Each row's best ``POOL`` candidates of each kind (as note indices), for rows ``start:stop``."""
+    def _group_tops(
+        self, rows: slice | np.ndarray, plans: list[tuple[np.ndarray, int, np.ndarray]]
+    ) -> tuple[list[tuple[np.ndarray, np.ndarray]], dict[str, np.ndarray]]:
+        """Each row's best ``POOL`` candidates of each kind (as note indices), and what ``block``
+        recorded of the rows, for ``rows``."""
         n = len(self.ids)
-        full = self.signals.block(slice(start, stop), self.weights)
+        record: dict[str, np.ndarray] = {}
+        full = self.signals.block(rows, self.weights, record=record)
+        own_rows = np.arange(n)[rows]
         tops = []
         for cols, kk, col_of in plans:
             if not kk:
-                tops.append((np.zeros((stop - start, 0), dtype=np.int64), np.zeros((stop - start, 0), dtype=np.float32)))
+                tops.append((np.zeros((len(own_rows), 0), dtype=np.int64), np.zeros((len(own_rows), 0), dtype=np.float32)))
                 continue
             block = full if len(cols) == n else full[:, cols]
-            own = col_of[start:stop]  # a note is never related to itself
+            own = col_of[own_rows]  # a note is never related to itself
             block[np.flatnonzero(own >= 0), own[own >= 0]] = -np.inf
             local, top_scores = select_top(block, kk)
             tops.append((cols[local], top_scores))
-        return tops
+        return tops, record
 
     def _row(self, row: int, kind: str | None) -> tuple[np.ndarray, np.ndarray]:
         """One note's candidates, scored on demand (a query, not a build)."""

@@ -2,11 +2,46 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 BLOCK = 1024
+
+# The ranking's dot products (rank.Signals, lexical.Lexical) are taken in fixed point: each value
+# becomes a whole number of 1/4,000ths, held in float32. Every product and every partial sum of a dot
+# product of such rows is then a whole number below 2^24, which float32 holds exactly, so the result is
+# the same in whatever order BLAS adds it up. With ordinary floats it is not: the same row scored in a
+# block of other rows came out different in the last bit for ~1 element in 20 (OpenBLAS picks its
+# kernels by shape), and a build could not score only the rows an edit touches and get the scores a
+# build from nothing gets. A value moves by at most 1/8,000 (a cosine by ~1e-4), far below what tells
+# related notes apart.
+FIXED_STEPS = 4000.0
+
+
+def fixed_scale(max_norm: float, dims: int) -> float:
+    """Steps per unit for rows of at most ``max_norm`` over ``dims`` columns: 4,000 for unit rows.
+    By Cauchy-Schwarz every partial sum of a dot product is at most (scale x norm + rounding)^2, which
+    stays below 2^24."""
+    unit = not math.isfinite(max_norm) or max_norm <= 1.001  # unit rows, give or take rounding
+    bound = 1.001 if unit else max_norm
+    scale = FIXED_STEPS if unit else FIXED_STEPS / max_norm
+    while (scale * bound + 0.5 * math.sqrt(max(dims, 1))) ** 2 >= 2.0**24:
+        scale /= 2.0
+    return scale
+
+
+def fixed(values: np.ndarray, scale: float) -> np.ndarray:
+    """``values`` in whole steps of 1/``scale``, as float32."""
+    return np.rint(np.asarray(values, dtype=np.float32) * np.float32(scale)).astype(np.float32)
+
+
+def fixed_dot(left: np.ndarray, right: np.ndarray, scale: float) -> np.ndarray:
+    """``left @ right.T`` of fixed-point rows (``fixed``), exact and back in units."""
+    out = np.ascontiguousarray(left, dtype=np.float32) @ np.ascontiguousarray(right, dtype=np.float32).T
+    out *= np.float32(1.0 / (scale * scale))
+    return out
 
 # HNSW settings, chosen with benchmarks/topk_ann.py (README "Performance"): recall@10 against exact
 # stayed at or above 0.995 on clustered vectors and on hashed note text up to 50,000 rows (0.98 with
@@ -58,6 +93,13 @@ def select_top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     rows, m = scores.shape
     if k < m:
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        # which of several columns tied at the k-th score argpartition keeps depends on the rest of the
+        # row: such rows take the tied columns of lowest index, so a row's top k depends only on its
+        # top scores (graph.rankstate keeps rows whose other scores changed)
+        kth = np.take_along_axis(scores, part, axis=1).min(axis=1, initial=np.inf)
+        tied = np.flatnonzero((scores == kth[:, None]).sum(axis=1) > (np.take_along_axis(scores, part, axis=1) == kth[:, None]).sum(axis=1))
+        for row in tied:
+            part[row] = np.lexsort((np.arange(m), -scores[row]))[:k]
     else:
         part = np.tile(np.arange(m), (rows, 1))
     part_scores = np.take_along_axis(scores, part, axis=1)

@@ -1,0 +1,131 @@
+"""The ranking tables kept between builds, and the rows an edit can change.
+
+Ranking is the one part of a build that grows with the square of the notes: every note is scored
+against every other (0.9 s of CPU at 5,000 notes, ~10 s at 20,000). After an edit most rows of the
+tables are what they were. A row's scores are a function of its own vector and TF-IDF row, of every
+other note's (its columns), of what its nearest notes and first-pass candidates link to, and of
+collection-wide figures (the links, the kinds, the lexical split). With those figures unchanged, a row
+that is not itself changed can differ from the last build only through a changed note's column, so
+only these rows are scored again:
+
+- the changed notes' own rows;
+- rows that held a changed note among their candidates, nearest notes or first-pass seeds;
+- rows where a changed note's new score, cosine or first-pass score reaches the row's last candidate,
+  nearest note or seed (within ``MARGIN``: these are computed column-wise by ``Signals.columns``,
+  whose sums are added in another order than ``block``'s).
+
+Every other row's scores are bit for bit those of the last build: the dot products are exact (fixed
+point, see graph.similarity.fixed), and the rest of a row's arithmetic reads only that row. The rows
+scored again are scored by ``Signals.block`` like any row, so the tables equal a build's from nothing
+(tests/test_memo.py checks it over random series of edits). When the collection-wide figures change
+(a link added, a note added or deleted, a kind changed), or many notes changed, every row is scored.
+
+Stored with numpy (``allow_pickle=False``), so loading it runs no code; a damaged file is no file.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from notegraph.graph.similarity import fixed_dot
+
+if TYPE_CHECKING:
+    from notegraph.graph.rank import Signals, Weights
+
+FORMAT = 1
+MARGIN = 1e-3  # scores within this of a row's threshold count as reaching it (the column sums' rounding is ~1e-6)
+MAX_CHANGED_SHARE = 0.05  # above this share of changed notes, every row is scored (checking would cost more)
+AUX = ("nbr_idx", "nbr_cos", "seed_idx", "seed_scores")
+COLUMNS_AT_ONCE = 32  # changed notes scored together (memory: notes x 10 x this)
+
+
+@dataclass
+class RankState:
+    key: bytes  # Signals.global_key of the build that made it
+    row_keys: np.ndarray  # Signals.row_keys: n x 16
+    tables: list[tuple[np.ndarray, np.ndarray]]  # per kind: candidates (n x k) and scores
+    aux: dict[str, np.ndarray]  # what Signals.block recorded of every row (AUX)
+
+
+def load(path: Path, key: bytes, n: int, kinds: int) -> RankState | None:
+    """The kept state if it was made with ``key`` for ``n`` notes and ``kinds`` tables; None if not,
+    or if it is missing or damaged."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if int(data["format"]) != FORMAT or data["key"].tobytes() != key or data["row_keys"].shape != (n, 16):
+                return None
+            tables = [(data[f"idx{i}"].astype(np.int64), data[f"scores{i}"].astype(np.float32)) for i in range(kinds)]
+            aux = {name: data[name] for name in AUX}
+            row_keys = data["row_keys"]
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
+        return None
+    if any(len(idx) != n or idx.shape != scores.shape for idx, scores in tables) or any(len(a) != n for a in aux.values()):
+        return None
+    aux = {name: a.astype(np.int64 if name.endswith("idx") else np.float32) for name, a in aux.items()}
+    return RankState(key, row_keys, tables, aux)
+
+
+def save(path: Path, state: RankState) -> None:
+    """Written to a new file renamed over the old one; a failure only costs the next build its shortcut."""
+    tmp = path.with_name(path.name + ".tmp.npz")
+    arrays: dict[str, np.ndarray] = {
+        "format": np.array(FORMAT),
+        "key": np.frombuffer(state.key, dtype=np.uint8),
+        "row_keys": state.row_keys,
+    }
+    for i, (idx, scores) in enumerate(state.tables):
+        arrays[f"idx{i}"], arrays[f"scores{i}"] = idx.astype(np.int32), scores
+    for name in AUX:
+        arrays[name] = state.aux[name].astype(np.int32) if name.endswith("idx") else state.aux[name]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def touched(previous: RankState, row_keys: np.ndarray, kind_columns: Sequence[np.ndarray], signals: Signals, weights: Weights) -> np.ndarray | None:
+    """The rows to score again (sorted indices), or None when every row must be. ``kind_columns``:
+    each table's columns (note indices)."""
+    n = len(row_keys)
+    changed = np.flatnonzero((previous.row_keys != row_keys).any(axis=1))
+    if not len(changed):
+        return changed
+    if len(changed) > max(1, MAX_CHANGED_SHARE * n) or not signals.columns_supported(weights):
+        return None
+    is_changed = np.zeros(n, dtype=bool)
+    is_changed[changed] = True
+    rows = is_changed.copy()
+    aux = previous.aux
+    for name in ("nbr_idx", "seed_idx"):
+        if aux[name].shape[1]:
+            rows |= is_changed[aux[name]].any(axis=1)
+    for idx, _scores in previous.tables:
+        if idx.shape[1]:
+            rows |= is_changed[idx].any(axis=1)
+    for start in range(0, len(changed), COLUMNS_AT_ONCE):
+        cols = changed[start : start + COLUMNS_AT_ONCE]
+        first, fused = signals.columns(cols, weights, aux)
+        if aux["nbr_idx"].shape[1]:
+            cos = fixed_dot(signals.fixed_vectors, signals.fixed_vectors[cols], signals.scale)
+            rows |= _reaches(cos, aux["nbr_cos"].min(axis=1))
+        if aux["seed_idx"].shape[1]:
+            rows |= _reaches(first, aux["seed_scores"].min(axis=1))
+        for (idx, scores), kind_cols in zip(previous.tables, kind_columns, strict=True):
+            mine = np.isin(cols, kind_cols)
+            if idx.shape[1] and mine.any():
+                rows |= _reaches(fused[:, mine], scores[:, -1])
+    return np.flatnonzero(rows)
+
+
+def _reaches(values: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+    """Rows where any of ``values`` (rows x columns) may reach the row's ``threshold``."""
+    return (values >= (threshold - MARGIN)[:, None]).any(axis=1) | ~np.isfinite(values).all(axis=1) | ~np.isfinite(threshold)
