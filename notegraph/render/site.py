@@ -119,6 +119,11 @@ class _Writer:
         self.stamps: dict[str, list[int]] = {}  # each file's size and mtime as written (see _intact)
         self.pages_written = 0
         self.pages_reused = 0
+        # paths as strings and the folders made so far: reusing 10,000 files through pathlib joins and a
+        # mkdir each cost 0.3 s of CPU at 5,000 notes
+        self._out_s = str(out)
+        self._previous_s = str(self.previous) if self.previous is not None else ""
+        self._made: set[str] = set()
 
     def fresh(self) -> _Writer:
         """A writer into the same folder with nothing written yet, sharing the previous manifest."""
@@ -151,11 +156,11 @@ class _Writer:
         if not wanted or wanted[0] != paths[0]:
             return False
         found = [(path, self._intact(path)) for path in wanted]
-        if any(digest is None for _path, digest in found):
+        if any(intact is None for _path, intact in found):
             return False
-        for path, digest in found:
-            assert digest is not None
-            self._link(path, digest)
+        for path, intact in found:
+            assert intact is not None
+            self._link(path, *intact)
             self.pages[path] = self.prev_pages[path]
             self.inputs[path] = inputs
         self.pages_reused += 1
@@ -179,7 +184,7 @@ class _Writer:
         data = render()
         blob = data.encode("utf-8") if isinstance(data, str) else data
         target = self.out / path
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._folder(str(target.parent))
         target.write_bytes(blob)
         self.outputs[path] = hashlib.sha256(blob).hexdigest()
         self.stamps[path] = stamp(target)
@@ -188,43 +193,51 @@ class _Writer:
     def _reuse(self, path: str, key: str) -> bool:
         if self.previous is None or self.prev_pages.get(path) != key:
             return False
-        digest = self._intact(path)
-        if digest is None:
+        intact = self._intact(path)
+        if intact is None:
             return False
-        self._link(path, digest)
+        self._link(path, *intact)
         return True
 
-    def _intact(self, path: str) -> str | None:
-        """The digest of the previous site's file, if it is as the previous build wrote it: its size and
-        mtime are those recorded then (a file linked from site to site keeps them), or else its bytes
-        hash to the recorded digest."""
+    def _intact(self, path: str) -> tuple[str, list[int]] | None:
+        """The digest and stamp of the previous site's file, if it is as the previous build wrote it: its
+        size and mtime are those recorded then (a file linked from site to site keeps them), or else its
+        bytes hash to the recorded digest."""
         digest = self.prev_outputs.get(path)
         if self.previous is None or digest is None:
             return None
-        source = self.previous / path
+        source = os.path.join(self._previous_s, path)
         try:
             st = os.lstat(source)
             if not stat_module.S_ISREG(st.st_mode):
                 return None
-            if self.prev_stamps.get(path) == [st.st_size, st.st_mtime_ns]:
-                return digest
-            blob = source.read_bytes()
+            found = [st.st_size, st.st_mtime_ns]
+            if self.prev_stamps.get(path) == found:
+                return digest, found
+            with open(source, "rb") as f:
+                blob = f.read()
         except OSError:
             return None
         if hashlib.sha256(blob).hexdigest() != digest:
             return None  # edited or damaged since it was written: render it again
-        return digest
+        return digest, found
 
-    def _link(self, path: str, digest: str) -> None:
-        assert self.previous is not None
-        source, target = self.previous / path, self.out / path
-        target.parent.mkdir(parents=True, exist_ok=True)
+    def _link(self, path: str, digest: str, found: list[int]) -> None:
+        """The previous site's file (whose stamp is ``found``) in the new site, as a hard link."""
+        source, target = os.path.join(self._previous_s, path), os.path.join(self._out_s, path)
+        self._folder(os.path.dirname(target))
         try:
-            os.link(source, target)
+            os.link(source, target)  # the same file: the same size and mtime
         except OSError:
             shutil.copy2(source, target)
+            found = stamp(Path(target))
         self.outputs[path] = digest
-        self.stamps[path] = stamp(target)
+        self.stamps[path] = found
+
+    def _folder(self, folder: str) -> None:
+        if folder not in self._made:
+            os.makedirs(folder, exist_ok=True)
+            self._made.add(folder)
 
     def finish(self) -> RenderReport:
         manifest = {"format": FORMAT, "version": self.version, "pages": self.pages, "outputs": self.outputs, "inputs": self.inputs}
