@@ -13,7 +13,10 @@ collections; see README "Related-note quality"): a weighted sum of
   - what the note's best first-pass candidates link to (a second pass over the fused score),
   - minus a penalty when the two notes' groups (first folder or Dendron name part) rarely link to each
     other in this collection (papers that never link to essays, say).
-Scores are computed for a block of rows at a time (dense block x n), so memory stays bounded.
+Scores are computed for a block of rows at a time (dense block x n), so memory stays bounded. The
+dot products are taken in fixed point (graph.similarity.fixed) and ties at a cut go to the lower
+column, so a row's scores and candidates do not depend on the rows computed with it: graph.rankstate,
+which scores again only the rows an edit can change, relies on that.
 """
 
 from __future__ import annotations
