@@ -57,11 +57,15 @@ def append(path: Path, rng: random.Random, own: bool = False) -> None:
     path.write_text(text + " " + " ".join(rng.choice(pool) for _ in range(8)) + "\n")
 
 
+def collection(tmp_path: Path, n: int, seed: int) -> tuple[Path, Path, random.Random]:
+    """A collection of ``n`` notes, where its ranking state would be kept, and the random source."""
+    rng = random.Random(seed)
+    make(tmp_path / "notes", n, rng)
+    return tmp_path / "notes", tmp_path / "rank.npz", rng
+
+
 def test_one_edit_scores_few_rows_and_the_tables_equal_a_build_from_nothing(tmp_path: Path):
-    rng = random.Random(1)
-    root = tmp_path / "notes"
-    make(root, 400, rng)
-    state = tmp_path / "rank.npz"
+    root, state, rng = collection(tmp_path, 400, 1)
     first, _ = tables(root, state)
     assert first.rows_scored == 400 and state.is_file()
     unchanged, kept = tables(root, state)
@@ -98,9 +102,7 @@ def test_kept_tables_equal_tables_from_nothing_after_text_edits(tmp_path_factory
 
 
 def test_columns_give_the_scores_of_whole_rows(tmp_path: Path):
-    rng = random.Random(5)
-    root = tmp_path / "notes"
-    make(root, 150, rng)
+    root, _state, _rng = collection(tmp_path, 150, 5)
     ranker, _ = tables(root, None)
     signals, weights = ranker.signals, ranker.weights
     signals.lexical.prepare()
@@ -113,9 +115,7 @@ def test_columns_give_the_scores_of_whole_rows(tmp_path: Path):
 
 def test_rows_score_the_same_in_any_company(tmp_path: Path):
     """Fixed-point dot products: a row's scores do not depend on the other rows scored with it."""
-    rng = random.Random(6)
-    root = tmp_path / "notes"
-    make(root, 300, rng)
+    root, _state, rng = collection(tmp_path, 300, 6)
     ranker, _ = tables(root, None)
     signals = ranker.signals
     signals.lexical.prepare()
@@ -135,10 +135,7 @@ def test_ties_at_the_cut_keep_the_lowest_columns_whatever_the_rest_of_the_row():
 
 
 def test_a_damaged_or_foreign_state_is_no_state(tmp_path: Path):
-    rng = random.Random(8)
-    root = tmp_path / "notes"
-    make(root, 60, rng)
-    state = tmp_path / "rank.npz"
+    root, state, _rng = collection(tmp_path, 60, 8)
     _, fresh = tables(root, state)
     state.write_bytes(b"not a zip file" * 50)
     ranker, again = tables(root, state)
