@@ -260,6 +260,7 @@ def embed(collection: Collection, settings: Settings, factory: Callable[[], Any]
 FACTS_MEMO = "facts.sqlite"
 TERMS_MEMO = "terms.sqlite"
 RANK_STATE = "rank.npz"
+SIMILAR_STATE = "near.npz"
 
 
 def graph_settings(settings: Settings, full: bool = True) -> Any:
@@ -275,6 +276,7 @@ def graph_settings(settings: Settings, full: bool = True) -> Any:
         facts_memo=settings.state_dir / FACTS_MEMO if full else None,
         terms_memo=settings.state_dir / TERMS_MEMO if full else None,
         rank_state=settings.state_dir / RANK_STATE if full else None,
+        similar_state=settings.state_dir / SIMILAR_STATE if full else None,
         full=full,
     )
 

@@ -39,8 +39,10 @@ def note_text(i: int, n: int, rng: random.Random, title: str | None = None, kind
 def graph_of(root: Path, state: Path, memo: bool, similar_k: int = 3):
     c = load(load_settings(root))
     memo_path = state / "facts.sqlite" if memo else None
-    rank_path = state / "rank.npz" if memo else None
-    gs = GraphSettings(similar_k=similar_k, similar_threshold=0.2, cluster_state=state / "clusters.json", facts_memo=memo_path, rank_state=rank_path)
+    rank_path, near_path = (state / "rank.npz", state / "near.npz") if memo else (None, None)
+    gs = GraphSettings(
+        similar_k=similar_k, similar_threshold=0.2, cluster_state=state / "clusters.json", facts_memo=memo_path, rank_state=rank_path, similar_state=near_path
+    )
     return build_graph(c, vecs_for(c), gs)
 
 

@@ -141,3 +141,44 @@ def test_a_damaged_or_foreign_state_is_no_state(tmp_path: Path):
     ranker, again = tables(root, state)
     assert ranker.rows_scored == 60 and same(again, fresh)
     assert rankstate.load(state, b"another key", 60, 3) is None
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 120), k=st.integers(1, 6))
+def test_kept_near_notes_equal_near_notes_from_nothing(seed: int, n: int, k: int):
+    """The "semantically near" edges: kept rows and rows computed again equal a computation from
+    nothing bit for bit, whatever vectors change (duplicates make ties)."""
+    import tempfile
+
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((n, 8)).astype(np.float32)
+    vectors[rng.integers(0, n, n // 4)] = vectors[0]  # notes with the same vector
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = [f"n{i}" for i in range(n)]
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp) / "near.npz"
+        for _step in range(4):
+            kept = rankstate.similar_notes(ids, vectors, k, state)
+            fresh = rankstate.similar_notes(ids, vectors, k, None)
+            assert np.array_equal(kept[0], fresh[0]) and np.array_equal(kept[1], fresh[1])
+            for row in rng.integers(0, n, rng.integers(1, 3)):
+                vectors[row] = vectors[rng.integers(0, n)] if rng.random() < 0.3 else rng.standard_normal(8)
+                vectors[row] /= np.linalg.norm(vectors[row])
+
+
+def test_one_edit_computes_few_near_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((500, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = [f"n{i}" for i in range(500)]
+    state = tmp_path / "near.npz"
+    rankstate.similar_notes(ids, vectors, 5, state)
+    computed: list[int] = []
+    real = rankstate.fixed_top_k
+    monkeypatch.setattr(rankstate, "fixed_top_k", lambda fv, scale, k, rows=None: computed.append(len(fv) if rows is None else len(rows)) or real(fv, scale, k, rows))
+    vectors[7] = rng.standard_normal(16)
+    vectors[7] /= np.linalg.norm(vectors[7])
+    kept = rankstate.similar_notes(ids, vectors, 5, state)
+    assert computed and computed[0] < 50
+    fresh = rankstate.similar_notes(ids, vectors, 5, None)
+    assert np.array_equal(kept[0], fresh[0]) and np.array_equal(kept[1], fresh[1])

@@ -22,6 +22,7 @@ from notegraph.graph.clusters import (
 from notegraph.graph.lexical import TermsMemo
 from notegraph.graph.memo import FactKeys, FactsMemo, KeptFacts, Passages, encode
 from notegraph.graph.rank import Ranker
+from notegraph.graph.rankstate import similar_notes
 from notegraph.graph.similarity import nearest
 from notegraph.model import Citation, Cluster, Collection, GraphResult, Link, Neighbour, NoteFacts, Related
 from notegraph.parallel import fork_call, fork_map, shard, workers_for
@@ -55,6 +56,8 @@ class GraphSettings:
     # where the ranking tables are kept between builds, so that an edit scores only the rows it can
     # change (see graph.rankstate)
     rank_state: Path | None = None
+    # where the "semantically near" edges are kept between builds (up to ann_threshold notes)
+    similar_state: Path | None = None
     # False for one-off queries (`related`): no similar edges, clusters or per-note facts, and the
     # ranker scores only the rows asked for, so a query costs O(n), not O(n^2)
     full: bool = True
@@ -83,7 +86,10 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
     # re-scored exactly when the collection is larger than ann_threshold)
     vectors = embeddings.vectors
     if settings.full and settings.similar_k > 0 and vectors.shape[0] > 1:
-        idx, scores = nearest(vectors, settings.similar_k, exact_max=settings.ann_threshold)
+        if vectors.shape[0] > settings.ann_threshold:
+            idx, scores = nearest(vectors, settings.similar_k, exact_max=settings.ann_threshold)
+        else:  # exact, in fixed point, and kept between builds (graph.rankstate)
+            idx, scores = similar_notes(embeddings.ids, vectors, settings.similar_k, settings.similar_state)
         for row, note_id in enumerate(embeddings.ids):
             for col, score in zip(idx[row], scores[row], strict=True):
                 if score < settings.similar_threshold or not np.isfinite(score):

@@ -25,6 +25,7 @@ Stored with numpy (``allow_pickle=False``), so loading it runs no code; a damage
 
 from __future__ import annotations
 
+import hashlib
 import os
 import zipfile
 from collections.abc import Sequence
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from notegraph.graph.similarity import fixed_dot
+from notegraph.graph.similarity import fixed, fixed_dot, fixed_scale, fixed_top_k
 
 if TYPE_CHECKING:
     from notegraph.graph.rank import Signals, Weights
@@ -73,8 +74,6 @@ def load(path: Path, key: bytes, n: int, kinds: int) -> RankState | None:
 
 
 def save(path: Path, state: RankState) -> None:
-    """Written to a new file renamed over the old one; a failure only costs the next build its shortcut."""
-    tmp = path.with_name(path.name + ".tmp.npz")
     arrays: dict[str, np.ndarray] = {
         "format": np.array(FORMAT),
         "key": np.frombuffer(state.key, dtype=np.uint8),
@@ -84,6 +83,12 @@ def save(path: Path, state: RankState) -> None:
         arrays[f"idx{i}"], arrays[f"scores{i}"] = idx.astype(np.int32), scores
     for name in AUX:
         arrays[name] = state.aux[name].astype(np.int32) if name.endswith("idx") else state.aux[name]
+    _write_npz(path, arrays)
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Written to a new file renamed over the old one; a failure only costs the next build its shortcut."""
+    tmp = path.with_name(path.name + ".tmp.npz")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(tmp, **arrays)  # type: ignore[arg-type]
@@ -129,3 +134,75 @@ def touched(previous: RankState, row_keys: np.ndarray, kind_columns: Sequence[np
 def _reaches(values: np.ndarray, threshold: np.ndarray) -> np.ndarray:
     """Rows where any of ``values`` (rows x columns) may reach the row's ``threshold``."""
     return (values >= (threshold - MARGIN)[:, None]).any(axis=1) | ~np.isfinite(values).all(axis=1) | ~np.isfinite(threshold)
+
+
+# -- the "semantically near" edges --------------------------------------------------------------------
+
+NEAR_FORMAT = 1
+
+
+def similar_notes(ids: Sequence[str], vectors: np.ndarray, k: int, path: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """Each note's ``k`` nearest other notes, chosen by cosine in fixed point (exact: see
+    graph.similarity.fixed), with their cosines in float32 (those the pages show everywhere). With
+    ``path``, the last build's are kept there and only the rows an edit can change are computed again:
+    the edited notes' rows, rows that held an edited note, and rows whose k-th cosine an edited note's
+    new cosine reaches (computed exactly, so no margin is needed)."""
+    from notegraph.version import code_version
+
+    n = len(ids)
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1) if x.size else np.zeros(0, dtype=np.float32)
+    scale = fixed_scale(float(norms.max(initial=0.0)), x.shape[1] if x.ndim == 2 else 1)
+    fixed_vectors = fixed(x, scale)
+    if path is None:
+        return _with_cosines(x, fixed_top_k(fixed_vectors, scale, k)[0])
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{code_version()}\0{k}\0{scale}\0{x.shape}\0".encode() + "\0".join(ids).encode())
+    key = h.digest()
+    row_keys = np.frombuffer(b"".join(hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in fixed_vectors), dtype=np.uint8)
+    row_keys = row_keys.reshape(n, 16)
+    previous = _load_near(path, key, n)
+    if previous is None:
+        idx, scores = fixed_top_k(fixed_vectors, scale, k)
+    else:
+        old_keys, idx, scores = previous
+        changed = np.flatnonzero((old_keys != row_keys).any(axis=1))
+        if len(changed) > max(1, MAX_CHANGED_SHARE * n):
+            idx, scores = fixed_top_k(fixed_vectors, scale, k)
+        elif len(changed):
+            is_changed = np.zeros(n, dtype=bool)
+            is_changed[changed] = True
+            rows = is_changed | is_changed[idx].any(axis=1)
+            if idx.shape[1]:
+                cos = fixed_dot(fixed_vectors, fixed_vectors[changed], scale)
+                cos[changed, np.arange(len(changed))] = -np.inf  # a note is not its own neighbour
+                rows |= (cos >= scores[:, -1][:, None]).any(axis=1)
+            todo = np.flatnonzero(rows)
+            idx, scores = idx.copy(), scores.copy()
+            idx[todo], scores[todo] = fixed_top_k(fixed_vectors, scale, k, todo)
+    _save_near(path, key, row_keys, idx, scores)
+    return _with_cosines(x, idx)
+
+
+def _with_cosines(x: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The chosen notes with their float32 cosines, each a sum of its own row's products (no BLAS
+    blocking), so a row's figures do not depend on the others either."""
+    return idx, np.einsum("rd,rkd->rk", x, x[idx]).astype(np.float32)
+
+
+def _load_near(path: Path, key: bytes, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if int(data["format"]) != NEAR_FORMAT or data["key"].tobytes() != key:
+                return None
+            row_keys, idx, scores = data["row_keys"], data["idx"].astype(np.int64), data["scores"].astype(np.float32)
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
+        return None
+    if row_keys.shape != (n, 16) or len(idx) != n or idx.shape != scores.shape:
+        return None
+    return row_keys, idx, scores
+
+
+def _save_near(path: Path, key: bytes, row_keys: np.ndarray, idx: np.ndarray, scores: np.ndarray) -> None:
+    arrays = {"format": np.array(NEAR_FORMAT), "key": np.frombuffer(key, dtype=np.uint8), "row_keys": row_keys, "idx": idx.astype(np.int32), "scores": scores}
+    _write_npz(path, arrays)

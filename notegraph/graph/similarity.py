@@ -107,6 +107,27 @@ def select_top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_scores, order, axis=1)
 
 
+def fixed_top_k(
+    fixed_vectors: np.ndarray, scale: float, k: int, rows: np.ndarray | None = None, *, block: int = BLOCK
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each of ``rows``' (every row's by default) k best other rows by the dot product of fixed-point
+    rows (``fixed``), best first, ties by column index: exact, so a row's result does not depend on
+    the rows computed with it."""
+    n = fixed_vectors.shape[0]
+    rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
+    kk = min(k, n - 1)
+    if not len(rows) or kk <= 0:
+        return np.zeros((len(rows), 0), dtype=np.int64), np.zeros((len(rows), 0), dtype=np.float32)
+    out_idx = np.empty((len(rows), kk), dtype=np.int64)
+    out_score = np.empty((len(rows), kk), dtype=np.float32)
+    for start in range(0, len(rows), block):
+        these = rows[start : start + block]
+        sims = fixed_dot(fixed_vectors[these], fixed_vectors, scale)
+        sims[np.arange(len(these)), these] = -np.inf
+        out_idx[start : start + len(these)], out_score[start : start + len(these)] = select_top(sims, kk)
+    return out_idx, out_score
+
+
 def top_k(vectors: np.ndarray, k: int, *, block: int = BLOCK) -> tuple[np.ndarray, np.ndarray]:
     """Each row's k nearest other rows."""
     return top_k_cross(vectors, vectors, k, self_columns=np.arange(vectors.shape[0]), block=block)
