@@ -70,7 +70,14 @@ def load(path: Path, key: bytes, n: int, kinds: int) -> RankState | None:
     if any(len(idx) != n or idx.shape != scores.shape for idx, scores in tables) or any(len(a) != n for a in aux.values()):
         return None
     aux = {name: a.astype(np.int64 if name.endswith("idx") else np.float32) for name, a in aux.items()}
+    if not all(_in_range(idx, n) for idx in [*(idx for idx, _ in tables), aux["nbr_idx"], aux["seed_idx"]]):
+        return None
     return RankState(key, row_keys, tables, aux)
+
+
+def _in_range(idx: np.ndarray, n: int) -> bool:
+    """Note indices that index ``n`` notes (a file altered by hand is no file, not a crash)."""
+    return not idx.size or (int(idx.min()) >= 0 and int(idx.max()) < n)
 
 
 def save(path: Path, state: RankState) -> None:
@@ -198,7 +205,7 @@ def _load_near(path: Path, key: bytes, n: int) -> tuple[np.ndarray, np.ndarray, 
             row_keys, idx, scores = data["row_keys"], data["idx"].astype(np.int64), data["scores"].astype(np.float32)
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
         return None
-    if row_keys.shape != (n, 16) or len(idx) != n or idx.shape != scores.shape:
+    if row_keys.shape != (n, 16) or len(idx) != n or idx.shape != scores.shape or not _in_range(idx, n):
         return None
     return row_keys, idx, scores
 
