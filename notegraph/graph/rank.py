@@ -35,7 +35,7 @@ import scipy.sparse as sp
 
 from notegraph.graph import rankstate
 from notegraph.graph.lexical import Lexical, top_terms
-from notegraph.graph.similarity import fixed, fixed_dot, fixed_scale, select_top
+from notegraph.graph.similarity import fixed, fixed_dot, fixed_rows, select_top
 from notegraph.model import Collection, Related
 from notegraph.parallel import fork_map, shard, workers_for
 
@@ -90,9 +90,7 @@ class Signals:
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         # the cosines of the ranking are taken in fixed point, exact whatever rows a block holds (see
         # graph.similarity.fixed): a row's scores are the same when an edit scores it alone
-        norms = np.linalg.norm(self.vectors, axis=1) if self.vectors.size else np.zeros(0, dtype=np.float32)
-        self.scale = fixed_scale(float(norms.max(initial=0.0)), self.vectors.shape[1] if self.vectors.ndim == 2 else 1)
-        self.fixed_vectors = fixed(self.vectors, self.scale)
+        self.fixed_vectors, self.scale = fixed_rows(self.vectors)
         self.lexical = Lexical(texts, tokenize=tokenize)
         n = len(self.ids)
         pairs = sorted({(self.index[a], self.index[b]) for a, b in edges if a in self.index and b in self.index and a != b})
@@ -219,8 +217,7 @@ class Signals:
         scores[here, own] = kept
         if record is not None:
             record["seed_idx"], record["seed_scores"] = top, top_scores
-        weights = np.clip(top_scores, 0.0, None)
-        weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-6)
+        weights = _shares(top_scores)
         mix = sp.csr_matrix((weights.ravel(), (np.repeat(here, kk), top.ravel())), shape=(len(own), n))
         return sp.csr_matrix(mix @ self.links)
 
@@ -267,12 +264,10 @@ class Signals:
         kept = cos[here, own].copy()
         cos[here, own] = -np.inf  # a note is not its own neighbour (restored below: cos is the caller's)
         top, top_cos = select_top(cos, kk)  # in a fixed order: the sums below add them in it
-        weights = np.clip(top_cos, 0.0, None)
         cos[here, own] = kept
         if record is not None:
             record["nbr_idx"], record["nbr_cos"] = top, top_cos
-        total = np.maximum(weights.sum(axis=1, keepdims=True), 1e-6)
-        mix = sp.csr_matrix(((weights / total).ravel(), (np.repeat(here, kk), top.ravel())), shape=(len(own), n))
+        mix = sp.csr_matrix((_shares(top_cos).ravel(), (np.repeat(here, kk), top.ravel())), shape=(len(own), n))
         return sp.csr_matrix(mix @ self.links)
 
     def path_block(self, rows: slice | np.ndarray) -> np.ndarray:
@@ -326,7 +321,7 @@ class Signals:
     def columns_supported(weights: Weights) -> bool:
         return not weights.bm25 and not weights.path
 
-    def global_key(self, weights: Weights, kinds: Sequence[str]) -> bytes:
+    def collection_key(self, weights: Weights, kinds: Sequence[str]) -> bytes:
         """What every row's scores are computed from besides the row itself: the notes and their kinds,
         the weights, the links and the lexical split (any change of these and every row is scored)."""
         from notegraph.version import code_version
@@ -342,7 +337,7 @@ class Signals:
     def row_keys(self) -> np.ndarray:
         """One digest per row of what is its own: its vector and its TF-IDF row (terms and weights).
         A row whose digest is unchanged scores every unchanged column as before."""
-        terms = sorted(self.lexical.vocab, key=self.lexical.vocab.__getitem__)
+        terms = self.lexical.terms
         tfidf = self.lexical.tfidf
         out = np.zeros((len(self.ids), 16), dtype=np.uint8)
         for row in range(len(self.ids)):
@@ -354,12 +349,18 @@ class Signals:
         return out
 
 
-def _mixed(idx: np.ndarray, values: np.ndarray, linked: np.ndarray) -> np.ndarray:
-    """For each row: its notes ``idx`` weighted by their (positive) ``values``, normalised, times what
-    those notes link to among the columns of ``linked`` (notes x columns)."""
+def _shares(values: np.ndarray) -> np.ndarray:
+    """Each row's values, negatives as 0, as shares of the row's total: how much each of a row's nearest
+    notes or seeds weighs in what they link to."""
     weights = np.clip(values, 0.0, None)
     weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-6)
-    return np.einsum("rk,rkc->rc", weights, linked[idx])
+    return weights
+
+
+def _mixed(idx: np.ndarray, values: np.ndarray, linked: np.ndarray) -> np.ndarray:
+    """For each row: its notes ``idx`` weighted by their ``_shares`` of ``values``, times what those
+    notes link to among the columns of ``linked`` (notes x columns)."""
+    return np.einsum("rk,rkc->rc", _shares(values), linked[idx])
 
 
 class Ranker:
@@ -451,7 +452,7 @@ class Ranker:
         kept_path = self.state if self.state is not None and kinds == list(self.SITE_KINDS) else None
         key, row_keys, previous = b"", np.zeros((n, 16), dtype=np.uint8), None
         if kept_path is not None:
-            key = self.signals.global_key(self.weights, [notes[note_id].kind for note_id in self.ids])
+            key = self.signals.collection_key(self.weights, [notes[note_id].kind for note_id in self.ids])
             row_keys = self.signals.row_keys()
             previous = rankstate.load(kept_path, key, n, len(kinds))
         todo = None
@@ -482,13 +483,11 @@ class Ranker:
                     idx[rows], scores[rows] = group_idx, group_scores
                 count = len(np.arange(n)[rows])
                 for name in rankstate.AUX:
-                    found = record.get(name, np.zeros((count, 0), dtype=np.int64 if name.endswith("idx") else np.float32))
+                    found = record.get(name, rankstate.no_aux(name, count))
                     if name not in aux:
                         aux[name] = np.zeros((n, found.shape[1]), dtype=found.dtype)
                     aux[name][rows] = found
-        if kept_path is not None:
-            for name in rankstate.AUX:  # no rows at all
-                aux.setdefault(name, np.zeros((n, 0), dtype=np.int64 if name.endswith("idx") else np.float32))
+        if kept_path is not None and self.rows_scored:  # else the kept file holds these tables (or no notes)
             rankstate.save(kept_path, rankstate.RankState(key, row_keys, tables, aux))
         return {kind: (idx, scores, self.ids) for kind, (idx, scores) in zip(kinds, tables, strict=True)}
 

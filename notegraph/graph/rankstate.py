@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from notegraph.graph.similarity import fixed, fixed_dot, fixed_scale, fixed_top_k
+from notegraph.graph.similarity import fixed_dot, fixed_rows, fixed_top_k
 
 if TYPE_CHECKING:
     from notegraph.graph.rank import Signals, Weights
@@ -49,7 +49,7 @@ COLUMNS_AT_ONCE = 32  # changed notes scored together (memory: notes x 10 x this
 
 @dataclass
 class RankState:
-    key: bytes  # Signals.global_key of the build that made it
+    key: bytes  # Signals.collection_key of the build that made it
     row_keys: np.ndarray  # Signals.row_keys: n x 16
     tables: list[tuple[np.ndarray, np.ndarray]]  # per kind: candidates (n x k) and scores
     aux: dict[str, np.ndarray]  # what Signals.block recorded of every row (AUX)
@@ -58,26 +58,52 @@ class RankState:
 def load(path: Path, key: bytes, n: int, kinds: int) -> RankState | None:
     """The kept state if it was made with ``key`` for ``n`` notes and ``kinds`` tables; None if not,
     or if it is missing or damaged."""
+    data = _read_npz(path, FORMAT, key, n)
+    if data is None:
+        return None
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if int(data["format"]) != FORMAT or data["key"].tobytes() != key or data["row_keys"].shape != (n, 16):
-                return None
-            tables = [(data[f"idx{i}"].astype(np.int64), data[f"scores{i}"].astype(np.float32)) for i in range(kinds)]
-            aux = {name: data[name] for name in AUX}
-            row_keys = data["row_keys"]
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
+        tables = [(data[f"idx{i}"].astype(np.int64), data[f"scores{i}"].astype(np.float32)) for i in range(kinds)]
+        aux = {name: data[name].astype(aux_dtype(name)) for name in AUX}
+    except KeyError:
         return None
     if any(len(idx) != n or idx.shape != scores.shape for idx, scores in tables) or any(len(a) != n for a in aux.values()):
         return None
-    aux = {name: a.astype(np.int64 if name.endswith("idx") else np.float32) for name, a in aux.items()}
     if not all(_in_range(idx, n) for idx in [*(idx for idx, _ in tables), aux["nbr_idx"], aux["seed_idx"]]):
         return None
-    return RankState(key, row_keys, tables, aux)
+    return RankState(key, data["row_keys"], tables, aux)
+
+
+def aux_dtype(name: str) -> type[np.generic]:
+    """Note indices or scores."""
+    return np.int64 if name.endswith("idx") else np.float32
+
+
+def no_aux(name: str, rows: int) -> np.ndarray:
+    """What ``block`` records of rows when it records nothing of that name (no links, one note)."""
+    return np.zeros((rows, 0), dtype=aux_dtype(name))
+
+
+def _read_npz(path: Path, format_: int, key: bytes, n: int) -> dict[str, np.ndarray] | None:
+    """The arrays of a kept file of this format and key, with a row key for each of ``n`` notes; None
+    when it is missing, damaged or for other inputs."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if int(data["format"]) != format_ or data["key"].tobytes() != key or data["row_keys"].shape != (n, 16):
+                return None
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
+        return None
 
 
 def _in_range(idx: np.ndarray, n: int) -> bool:
     """Note indices that index ``n`` notes (a file altered by hand is no file, not a crash)."""
     return not idx.size or (int(idx.min()) >= 0 and int(idx.max()) < n)
+
+
+def _changed(old_keys: np.ndarray, row_keys: np.ndarray) -> np.ndarray | None:
+    """The rows whose key changed (sorted), or None when so many did that every row is computed."""
+    changed = np.flatnonzero((old_keys != row_keys).any(axis=1))
+    return None if len(changed) > max(1, MAX_CHANGED_SHARE * len(row_keys)) else changed
 
 
 def save(path: Path, state: RankState) -> None:
@@ -108,10 +134,10 @@ def touched(previous: RankState, row_keys: np.ndarray, kind_columns: Sequence[np
     """The rows to score again (sorted indices), or None when every row must be. ``kind_columns``:
     each table's columns (note indices)."""
     n = len(row_keys)
-    changed = np.flatnonzero((previous.row_keys != row_keys).any(axis=1))
-    if not len(changed):
+    changed = _changed(previous.row_keys, row_keys)
+    if changed is None or not len(changed):
         return changed
-    if len(changed) > max(1, MAX_CHANGED_SHARE * n) or not signals.columns_supported(weights):
+    if not signals.columns_supported(weights):
         return None
     is_changed = np.zeros(n, dtype=bool)
     is_changed[changed] = True
@@ -158,9 +184,7 @@ def similar_notes(ids: Sequence[str], vectors: np.ndarray, k: int, path: Path | 
 
     n = len(ids)
     x = np.ascontiguousarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1) if x.size else np.zeros(0, dtype=np.float32)
-    scale = fixed_scale(float(norms.max(initial=0.0)), x.shape[1] if x.ndim == 2 else 1)
-    fixed_vectors = fixed(x, scale)
+    fixed_vectors, scale = fixed_rows(x)
     if path is None:
         return _with_cosines(x, fixed_top_k(fixed_vectors, scale, k)[0])
     h = hashlib.blake2b(digest_size=16)
@@ -169,14 +193,12 @@ def similar_notes(ids: Sequence[str], vectors: np.ndarray, k: int, path: Path | 
     row_keys = np.frombuffer(b"".join(hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in fixed_vectors), dtype=np.uint8)
     row_keys = row_keys.reshape(n, 16)
     previous = _load_near(path, key, n)
-    if previous is None:
+    changed = _changed(previous[0], row_keys) if previous is not None else None
+    if previous is None or changed is None:
         idx, scores = fixed_top_k(fixed_vectors, scale, k)
     else:
-        old_keys, idx, scores = previous
-        changed = np.flatnonzero((old_keys != row_keys).any(axis=1))
-        if len(changed) > max(1, MAX_CHANGED_SHARE * n):
-            idx, scores = fixed_top_k(fixed_vectors, scale, k)
-        elif len(changed):
+        _old_keys, idx, scores = previous
+        if len(changed):
             is_changed = np.zeros(n, dtype=bool)
             is_changed[changed] = True
             rows = is_changed | is_changed[idx].any(axis=1)
@@ -187,7 +209,8 @@ def similar_notes(ids: Sequence[str], vectors: np.ndarray, k: int, path: Path | 
             todo = np.flatnonzero(rows)
             idx, scores = idx.copy(), scores.copy()
             idx[todo], scores[todo] = fixed_top_k(fixed_vectors, scale, k, todo)
-    _save_near(path, key, row_keys, idx, scores)
+    if changed is None or len(changed):  # else the kept file holds exactly this
+        _save_near(path, key, row_keys, idx, scores)
     return _with_cosines(x, idx)
 
 
@@ -198,16 +221,13 @@ def _with_cosines(x: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def _load_near(path: Path, key: bytes, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if int(data["format"]) != NEAR_FORMAT or data["key"].tobytes() != key:
-                return None
-            row_keys, idx, scores = data["row_keys"], data["idx"].astype(np.int64), data["scores"].astype(np.float32)
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
+    data = _read_npz(path, NEAR_FORMAT, key, n)
+    if data is None or "idx" not in data or "scores" not in data:
         return None
-    if row_keys.shape != (n, 16) or len(idx) != n or idx.shape != scores.shape or not _in_range(idx, n):
+    idx, scores = data["idx"].astype(np.int64), data["scores"].astype(np.float32)
+    if len(idx) != n or idx.shape != scores.shape or not _in_range(idx, n):
         return None
-    return row_keys, idx, scores
+    return data["row_keys"], idx, scores
 
 
 def _save_near(path: Path, key: bytes, row_keys: np.ndarray, idx: np.ndarray, scores: np.ndarray) -> None:

@@ -37,6 +37,14 @@ def fixed(values: np.ndarray, scale: float) -> np.ndarray:
     return np.rint(np.asarray(values, dtype=np.float32) * np.float32(scale)).astype(np.float32)
 
 
+def fixed_rows(vectors: np.ndarray) -> tuple[np.ndarray, float]:
+    """``vectors``' rows in fixed point at the scale their longest row allows, and that scale."""
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1) if x.size else np.zeros(0, dtype=np.float32)
+    scale = fixed_scale(float(norms.max(initial=0.0)), x.shape[1] if x.ndim == 2 else 1)
+    return fixed(x, scale), scale
+
+
 def fixed_dot(left: np.ndarray, right: np.ndarray, scale: float) -> np.ndarray:
     """``left @ right.T`` of fixed-point rows (``fixed``), exact and back in units."""
     out = np.ascontiguousarray(left, dtype=np.float32) @ np.ascontiguousarray(right, dtype=np.float32).T
@@ -63,11 +71,13 @@ def top_k_cross(
     *,
     self_columns: np.ndarray | None = None,
     block: int = BLOCK,
+    scale: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each query row: the k best candidate rows by dot product (cosine for unit vectors), best first.
 
     ``self_columns[i]`` is the candidate column that *is* query i (or -1): it is never returned.
     Ties break by column index, so results are deterministic. Returns (indices int64, scores float32).
+    With ``scale``, the rows are in fixed point (``fixed``) and the products exact (``fixed_dot``).
     """
     n, m = queries.shape[0], candidates.shape[0]
     kk = min(k, m - (1 if self_columns is not None and m > 0 else 0))
@@ -78,7 +88,10 @@ def top_k_cross(
     out_score = np.empty((n, kk), dtype=np.float32)
     for start in range(0, n, block):
         stop = min(start + block, n)
-        sims = np.ascontiguousarray(queries[start:stop], dtype=np.float32) @ cand.T
+        if scale is None:
+            sims = np.ascontiguousarray(queries[start:stop], dtype=np.float32) @ cand.T
+        else:
+            sims = fixed_dot(queries[start:stop], cand, scale)
         if self_columns is not None:
             rows = np.arange(stop - start)
             cols = self_columns[start:stop]
@@ -93,39 +106,27 @@ def select_top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     rows, m = scores.shape
     if k < m:
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        part_scores = np.take_along_axis(scores, part, axis=1)
         # which of several columns tied at the k-th score argpartition keeps depends on the rest of the
         # row: such rows take the tied columns of lowest index, so a row's top k depends only on its
         # top scores (graph.rankstate keeps rows whose other scores changed)
-        kth = np.take_along_axis(scores, part, axis=1).min(axis=1, initial=np.inf)
-        tied = np.flatnonzero((scores == kth[:, None]).sum(axis=1) > (np.take_along_axis(scores, part, axis=1) == kth[:, None]).sum(axis=1))
-        for row in tied:
+        kth = part_scores.min(axis=1, initial=np.inf)[:, None]
+        for row in np.flatnonzero((scores == kth).sum(axis=1) > (part_scores == kth).sum(axis=1)):
             part[row] = np.lexsort((np.arange(m), -scores[row]))[:k]
+            part_scores[row] = scores[row, part[row]]
     else:
         part = np.tile(np.arange(m), (rows, 1))
-    part_scores = np.take_along_axis(scores, part, axis=1)
+        part_scores = np.take_along_axis(scores, part, axis=1)
     order = np.lexsort((part, -part_scores), axis=1)
     return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_scores, order, axis=1)
 
 
-def fixed_top_k(
-    fixed_vectors: np.ndarray, scale: float, k: int, rows: np.ndarray | None = None, *, block: int = BLOCK
-) -> tuple[np.ndarray, np.ndarray]:
+def fixed_top_k(fixed_vectors: np.ndarray, scale: float, k: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Each of ``rows``' (every row's by default) k best other rows by the dot product of fixed-point
     rows (``fixed``), best first, ties by column index: exact, so a row's result does not depend on
     the rows computed with it."""
-    n = fixed_vectors.shape[0]
-    rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
-    kk = min(k, n - 1)
-    if not len(rows) or kk <= 0:
-        return np.zeros((len(rows), 0), dtype=np.int64), np.zeros((len(rows), 0), dtype=np.float32)
-    out_idx = np.empty((len(rows), kk), dtype=np.int64)
-    out_score = np.empty((len(rows), kk), dtype=np.float32)
-    for start in range(0, len(rows), block):
-        these = rows[start : start + block]
-        sims = fixed_dot(fixed_vectors[these], fixed_vectors, scale)
-        sims[np.arange(len(these)), these] = -np.inf
-        out_idx[start : start + len(these)], out_score[start : start + len(these)] = select_top(sims, kk)
-    return out_idx, out_score
+    rows = np.arange(fixed_vectors.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
+    return top_k_cross(fixed_vectors[rows], fixed_vectors, k, self_columns=rows, scale=scale)
 
 
 def top_k(vectors: np.ndarray, k: int, *, block: int = BLOCK) -> tuple[np.ndarray, np.ndarray]:
