@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+import types
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -192,9 +194,31 @@ def wrap_label(title: str, width: int = 20, lines: int = 2) -> str:
     return "\n".join(line if len(line) <= width + 6 else line[: width + 5] + "…" for line in out)
 
 
-def _new_network(options: Mapping[str, Any] | None = None) -> Any:
-    from pyvis.network import Network  # pyvis imports IPython: only when a site is rendered
+def pyvis_network() -> Any:
+    """pyvis's ``Network`` class. pyvis.network imports ``IPython.display`` for ``IFrame``, which only
+    its notebook ``show()`` uses (never called here), and IPython costs 0.17 s of every build that
+    renders a page. Outside a notebook (IPython not yet imported) pyvis is imported against a stand-in
+    for that one module, which is then taken out of ``sys.modules`` again: a later ``import IPython``
+    gets the real one. In a notebook, IPython is already there and pyvis imports it as usual."""
+    if "pyvis.network" not in sys.modules and "IPython" not in sys.modules:
+        stand_in = types.ModuleType("IPython.display", "stand-in while pyvis is imported (notegraph)")
+        stand_in.IFrame = None  # type: ignore[attr-defined]
+        package = types.ModuleType("IPython")
+        package.display = stand_in  # type: ignore[attr-defined]
+        sys.modules["IPython"], sys.modules["IPython.display"] = package, stand_in
+        try:
+            import pyvis.network  # noqa: F401  (imported here, against the stand-in)
+        finally:
+            for name, module in (("IPython", package), ("IPython.display", stand_in)):
+                if sys.modules.get(name) is module:
+                    del sys.modules[name]
+    from pyvis.network import Network
 
+    return Network
+
+
+def _new_network(options: Mapping[str, Any] | None = None) -> Any:
+    Network = pyvis_network()
     # undirected for pyvis, which otherwise gives every edge its own `arrows: "to"`: a map's arrows
     # come with its edge kind's style (shared_options)
     net = Network(directed=False, cdn_resources="local")
