@@ -775,6 +775,62 @@ def test_previous_site_is_reused_where_nothing_changed(tmp_path: Path, collectio
     assert r5.pages_reused == 0 and _files(fifth) == _files(first)
 
 
+def test_listing_pages_are_kept_whole_until_what_they_list_changes(tmp_path: Path, collection: Collection, graph: GraphResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The search, topic and kind pages list every note: they are kept without building their contexts
+    while no listed field changed, and made again when one did."""
+    from notegraph.render import site as site_module
+
+    first = tmp_path / "a"
+    render_site(collection, graph, first)
+    made: list[str] = []
+    for name in ("write_search", "write_topics", "write_kinds", "write_index", "write_graph", "write_clusters"):
+        original = getattr(site_module._Site, name)
+        monkeypatch.setattr(site_module._Site, name, lambda self, w, inputs=None, _o=original, _n=name: (made.append(_n), _o(self, w, inputs))[1])
+
+    # a paragraph added after the lede: nothing any listing shows
+    changed = dict(NOTES)
+    changed["concepts/isolated.md"] = NOTES["concepts/isolated.md"] + "\nA second paragraph.\n"
+    collection2 = parse_collection(changed)
+    second = tmp_path / "b"
+    render_site(collection2, make_graph(collection2), second, previous=first)
+    assert not {"write_search", "write_topics", "write_kinds"} & set(made)
+    for rel in ("search.html", "assets/search-index.js", "kinds/concept.html"):
+        assert (second / rel).stat().st_ino == (first / rel).stat().st_ino  # the previous file, linked
+    assert "A second paragraph." in (second / "notes" / f"{slug_of(collection, 'concepts/isolated')}.html").read_text()
+
+    # a title edit: every listing is made again, and shows it
+    made.clear()
+    changed["concepts/isolated.md"] = changed["concepts/isolated.md"].replace("title: Isolated concept", "title: Lonely concept")
+    collection3 = parse_collection(changed)
+    third = tmp_path / "c"
+    render_site(collection3, make_graph(collection3), third, previous=second)
+    assert set(made) == {"write_search", "write_topics", "write_kinds", "write_index", "write_graph", "write_clusters"}
+    for rel in ("assets/search-index.js", "kinds/concept.html", "assets/graph-data.js"):
+        assert "Lonely concept" in (third / rel).read_text() and "Isolated concept" not in (third / rel).read_text()
+    fresh = tmp_path / "fresh"
+    render_site(collection3, make_graph(collection3), fresh)
+    assert _files(third) == _files(fresh)
+
+
+def test_writing_a_site_leaves_ipython_unimported() -> None:
+    """pyvis imports IPython for its notebook display only; a build imports pyvis without it, and a
+    later ``import IPython`` still gets the real package."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from notegraph.render.maps import shared_options\n"
+        "from notegraph.render.site import vis_dir\n"
+        "assert (vis_dir() / 'vis-network.min.js').is_file() and shared_options()['hood']\n"
+        "assert 'pyvis.network' in sys.modules and not any(m == 'IPython' or m.startswith('IPython.') for m in sys.modules)\n"
+        "import IPython.display\n"
+        "assert isinstance(IPython.display.IFrame, type), IPython.display\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 def test_missing_previous_site_is_no_error(tmp_path: Path, collection: Collection, graph: GraphResult) -> None:
     report = render_site(collection, graph, tmp_path / "out", previous=tmp_path / "not-there")
     assert report.pages_reused == 0 and report.pages_written > 0
