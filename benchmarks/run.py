@@ -326,7 +326,7 @@ class Bench:
         elif scenario == "rerender":
             shutil.rmtree(site, ignore_errors=True)
             # everything but the embeddings is computed again: parsing, and every note's facts
-            for name in ("parse.sqlite", "facts.sqlite", "terms.sqlite", "rank.npz", "near.npz"):
+            for name in ("parse.sqlite", "facts.sqlite", "terms.sqlite", "terms.npz", "rank.npz", "near.npz"):
                 (notes / ".notegraph" / name).unlink(missing_ok=True)
 
     def edited_note(self, n: int, fake: bool) -> Path:

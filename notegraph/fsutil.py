@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from notegraph.errors import BuildError, BusyError
 
@@ -41,6 +42,21 @@ def stamp(path: Path) -> list[int]:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def save_npz(path: Path, arrays: dict[str, Any]) -> None:
+    """numpy arrays kept between builds (``np.load(..., allow_pickle=False)`` reads them back), written
+    to a new file renamed over the old one. Not synced: a kept file lost in a crash, or one that cannot
+    be written, only costs the next build its shortcut."""
+    import numpy as np
+
+    tmp = path.with_name(path.name + ".tmp.npz")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -259,6 +259,7 @@ def embed(collection: Collection, settings: Settings, factory: Callable[[], Any]
 
 FACTS_MEMO = "facts.sqlite"
 TERMS_MEMO = "terms.sqlite"
+TERM_COUNTS = "terms.npz"
 RANK_STATE = "rank.npz"
 SIMILAR_STATE = "near.npz"
 
@@ -275,6 +276,7 @@ def graph_settings(settings: Settings, full: bool = True) -> Any:
         cluster_state=settings.state_dir / "clusters.json" if full else None,
         facts_memo=settings.state_dir / FACTS_MEMO if full else None,
         terms_memo=settings.state_dir / TERMS_MEMO if full else None,
+        term_counts=settings.state_dir / TERM_COUNTS if full else None,
         rank_state=settings.state_dir / RANK_STATE if full else None,
         similar_state=settings.state_dir / SIMILAR_STATE if full else None,
         full=full,

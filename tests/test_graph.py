@@ -9,7 +9,10 @@ from pathlib import Path
 
 import networkx as nx
 import numpy as np
+import pytest
 from conftest import write
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from notegraph.config import load_settings
 from notegraph.embed import Embeddings
@@ -165,6 +168,73 @@ def test_document_frequencies_on_their_grid():
     assert np.all(np.diff(g) >= 0)
     assert np.all(np.abs(np.log(g[DF_EXACT:]) - np.log(df[DF_EXACT:])) <= np.log(2.0**0.25) / 2 + 1e-6)
     assert len(np.unique(g[1000:])) < 30  # a count of 1,000 to 5,000 lands on a handful of values
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_kept_term_counts_are_the_counts_of_the_texts_bit_for_bit(tmp_path_factory: pytest.TempPathFactory, seed: int):
+    """After any series of edits (words new to the collection, words no text has any more, texts added,
+    deleted, duplicated, emptied, moved), the kept matrix is the one made from nothing, array for array,
+    and only the texts not seen before are tokenized."""
+    from notegraph.graph.lexical import TermCounts, term_counts, tokens
+
+    rng = random.Random(seed)
+    path = tmp_path_factory.mktemp("counts") / "terms.npz"
+
+    def text() -> str:
+        return " ".join(rng.choice(LEX_WORDS) + rng.choice(["", str(rng.randrange(30)), "s"]) for _ in range(rng.randrange(0, 12)))
+
+    texts = [text() for _ in range(rng.randrange(1, 12))]
+    for _step in range(6):
+        asked: list[str] = []
+        kept = TermCounts(path, lambda t: asked.append(t) or tokens(t))
+        terms, tf = kept(texts)
+        fresh_terms, fresh = term_counts([tokens(t) for t in texts])
+        assert terms == fresh_terms and tf.shape == fresh.shape
+        for name in ("indptr", "indices", "data"):
+            a, b = getattr(tf, name), getattr(fresh, name)
+            assert a.dtype == b.dtype and np.array_equal(a, b), name
+        assert len(asked) == kept.tokenized
+        a, b = Lexical(texts, counts=lambda _t, r=(terms, tf): r), Lexical(texts)
+        assert a.vocab == b.vocab and (a.tfidf != b.tfidf).nnz == 0
+        what = rng.choice(["edit", "new word", "add", "delete", "duplicate", "empty", "move"])
+        i = rng.randrange(len(texts))
+        if what == "edit":
+            texts[i] = text()
+        elif what == "new word":
+            texts[i] += f" unheard{rng.randrange(1000)}"
+        elif what == "add":
+            texts.insert(i, text())
+        elif what == "delete" and len(texts) > 1:
+            texts.pop(i)
+        elif what == "duplicate":
+            texts.append(texts[i])
+        elif what == "empty":
+            texts[i] = ""
+        else:
+            texts.append(texts.pop(i))
+    TermCounts(path)(texts)
+    again: list[str] = []
+    TermCounts(path, lambda t: again.append(t) or tokens(t))(texts)
+    assert again == []  # nothing new: every row kept
+
+
+def test_a_damaged_term_counts_file_is_no_file(tmp_path: Path):
+    from notegraph.graph.lexical import TermCounts, term_counts, tokens
+
+    texts = ["grounding repair", "dialogue turn taking", "repair repair memory"]
+    path = tmp_path / "terms.npz"
+    TermCounts(path)(texts)
+    data = dict(np.load(path))
+    fresh = term_counts([tokens(t) for t in texts])
+    for name, bad in [("indices", data["indices"] + 100), ("indptr", data["indptr"][::-1].copy()), ("counts", data["counts"] * 0), ("terms", data["terms"][::-1].copy())]:
+        np.savez(path, **{**data, name: bad})
+        counts = TermCounts(path)
+        terms, tf = counts(texts)
+        assert counts.tokenized == len(texts) and terms == fresh[0] and (tf != fresh[1]).nnz == 0, name
+    path.write_bytes(b"not a numpy file" * 10)
+    counts = TermCounts(path)
+    assert counts(texts)[0] == fresh[0] and counts.tokenized == len(texts)
 
 
 def test_terms_kept_between_builds_are_the_terms_of_the_texts(tmp_path: Path):

@@ -19,7 +19,7 @@ from notegraph.graph.clusters import (
     save_assignment,
     stable_ids,
 )
-from notegraph.graph.lexical import TermsMemo
+from notegraph.graph.lexical import TermCounts, TermsMemo
 from notegraph.graph.memo import FactKeys, FactsMemo, KeptFacts, Passages, encode
 from notegraph.graph.rank import Ranker
 from notegraph.graph.rankstate import similar_notes
@@ -51,8 +51,10 @@ class GraphSettings:
     cluster_state: Path | None = None
     # where each note's facts are kept between builds, under a key of their inputs (see graph.memo)
     facts_memo: Path | None = None
-    # where the ranking texts' terms are kept between builds (see graph.lexical.TermsMemo)
+    # where the cluster labels' terms are kept between builds (see graph.lexical.TermsMemo)
     terms_memo: Path | None = None
+    # where the ranking texts' term counts are kept between builds (see graph.lexical.TermCounts)
+    term_counts: Path | None = None
     # where the ranking tables are kept between builds, so that an edit scores only the rows it can
     # change (see graph.rankstate)
     rank_state: Path | None = None
@@ -114,9 +116,12 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
     # the clusters need neither the ranking's signals nor its tables: on several cores they are found in
     # a forked process meanwhile (the signals are built on one core; 3.5 s at 20,000 notes)
     with fork_call(clustering, fork=workers_for(len(ids), PARALLEL_MIN) > 1) as clustered:
-        tokenize = TermsMemo(settings.terms_memo) if settings.terms_memo else None
-        ranker = Ranker(collection, embeddings, graph, tokenize=tokenize, state=settings.rank_state)
+        counts = TermCounts(settings.term_counts) if settings.term_counts else None
+        ranker = Ranker(collection, embeddings, graph, counts=counts, state=settings.rank_state)
         ranker.prepare()  # the ranking tables, computed once before any worker forks
+        # what every note's facts key is made from besides its edges, cluster and rows (while the
+        # clusters are still being found)
+        fact_keys = _fact_keys(ids, collection, embeddings, graph, ranker, settings) if settings.facts_memo is not None else None
         clusters = clustered()
     if settings.cluster_state is not None:
         save_assignment(settings.cluster_state, clusters)
@@ -124,7 +129,7 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
     for note_id in ids:
         graph.nodes[note_id]["cluster"] = cluster_of[note_id].id if note_id in cluster_of else -1
 
-    facts, keys, computed = _note_facts(ids, collection, embeddings, graph, undirected, ranker, cluster_of, settings)
+    facts, keys, computed = _note_facts(ids, collection, embeddings, graph, undirected, ranker, cluster_of, settings, fact_keys)
     return GraphResult(graph=graph, facts=facts, clusters=tuple(clusters), model_id=embeddings.model_id, ranker=ranker, computed=computed, keys=keys)
 
 
@@ -137,8 +142,10 @@ def _note_facts(
     ranker: Ranker,
     cluster_of: Mapping[str, Cluster],
     settings: GraphSettings,
+    fact_keys: FactKeys | None,
 ) -> tuple[Mapping[str, NoteFacts], dict[str, bytes], int]:
-    """Every note's facts, its memo key (none without a memo) and how many were computed, not kept."""
+    """Every note's facts, its memo key (none without a memo) and how many were computed, not kept.
+    ``fact_keys``: ``_fact_keys`` of this build, when it keeps a memo."""
     emb_index = {note_id: i for i, note_id in enumerate(embeddings.ids)}
     incoming: dict[str, list[Link]] = defaultdict(list)
     for link in collection.links:
@@ -158,8 +165,8 @@ def _note_facts(
     keys: dict[str, bytes] = {}
     kept: dict[str, bytes] = {}
     make_key: Callable[[str], bytes] | None = None
-    if memo is not None:
-        make_key = _fact_keys(ids, collection, embeddings, graph, undirected, ranker, settings, cluster_of, incoming)
+    if memo is not None and fact_keys is not None:
+        make_key = _key_function(fact_keys, graph, undirected, ranker, cluster_of, incoming)
         if memo.exists():  # else every note is computed, and its key with it (below)
 
             def keys_of(shard_ids: list[str]) -> list[tuple[str, bytes]]:
@@ -197,16 +204,18 @@ def _note_facts(
 
 
 def _weighted_undirected(graph: nx.MultiDiGraph, ids: Sequence[str]) -> nx.Graph:
-    undirected = nx.Graph()
-    undirected.add_nodes_from(ids)
-    for u, v, data in sorted(graph.edges(data=True), key=lambda e: (e[0], e[1], e[2]["kind"])):
+    """One edge per pair of notes joined either way, weighted by the sum of its edges (a similar
+    edge's score, 1 for the others), summed and inserted in the order of the sorted edges."""
+    weights: dict[tuple[str, str], float] = {}
+    for u, v, kind, score in sorted((u, v, kind, score) for u, v, kind, score in graph.edges(keys=True, data="score")):
         if u == v:
             continue
-        weight = float(data.get("score", 1.0)) if data["kind"] == "similar" else 1.0
-        if undirected.has_edge(u, v):
-            undirected[u][v]["weight"] += weight
-        else:
-            undirected.add_edge(u, v, weight=weight)
+        weight = float(score if score is not None else 1.0) if kind == "similar" else 1.0
+        pair = (v, u) if (v, u) in weights else (u, v)
+        weights[pair] = weights[pair] + weight if pair in weights else weight
+    undirected = nx.Graph()
+    undirected.add_nodes_from(ids)
+    undirected.add_weighted_edges_from((u, v, w) for (u, v), w in weights.items())
     return undirected
 
 
@@ -254,13 +263,11 @@ def _fact_keys(
     collection: Collection,
     embeddings: EmbeddingsLike,
     graph: nx.MultiDiGraph,
-    undirected: nx.Graph,
     ranker: Ranker,
     settings: GraphSettings,
-    cluster_of: Mapping[str, Cluster],
-    incoming: Mapping[str, Sequence[Link]],
-) -> Callable[[str], bytes]:
-    """The function that gives a note's memo key: everything ``_facts`` reads for it (see graph.memo)."""
+) -> FactKeys:
+    """What every note's memo key is made from besides its own edges, cluster and ranking rows: the
+    build's salt and each note's digest (see graph.memo)."""
     explicit_out: dict[str, list[str]] = defaultdict(list)
     explicit_in: dict[str, list[str]] = defaultdict(list)
     for u, v, kind in graph.edges(keys=True):
@@ -269,7 +276,18 @@ def _fact_keys(
             explicit_in[v].append(u)
     chosen = (settings.similar_k, settings.similar_threshold, settings.related_k, settings.ann_threshold, RELATED_PAPERS, RELATED_CONCEPTS)
     salt = f"{code_version()}\n{embeddings.model_id}\n{chosen}\n".encode() + ranker.global_key()
-    keys = FactKeys(salt, ids, collection.notes, embeddings, explicit_out, explicit_in, ranker.ids)
+    return FactKeys(salt, ids, collection.notes, embeddings, explicit_out, explicit_in, ranker.ids)
+
+
+def _key_function(
+    keys: FactKeys,
+    graph: nx.MultiDiGraph,
+    undirected: nx.Graph,
+    ranker: Ranker,
+    cluster_of: Mapping[str, Cluster],
+    incoming: Mapping[str, Sequence[Link]],
+) -> Callable[[str], bytes]:
+    """The function that gives a note's memo key: everything ``_facts`` reads for it (see graph.memo)."""
 
     def key(note_id: str) -> bytes:
         edges = _touching(note_id, graph)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,15 +83,17 @@ class Signals:
         texts: Sequence[str],
         edges: Sequence[tuple[str, str]],
         *,
-        tokenize: Callable[[Sequence[str]], Iterable[list[str]]] | None = None,
+        counts: Callable[[Sequence[str]], tuple[list[str], sp.csr_matrix]] | None = None,
     ) -> None:
+        """``counts``: the texts' ``lexical.term_counts`` (made from ``lexical.tokens`` of each, unless
+        given: a ``TermCounts`` keeps them between builds)."""
         self.ids = list(ids)
         self.index = {note_id: i for i, note_id in enumerate(self.ids)}
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         # the cosines of the ranking are taken in fixed point, exact whatever rows a block holds (see
         # graph.similarity.fixed): a row's scores are the same when an edit scores it alone
         self.fixed_vectors, self.scale = fixed_rows(self.vectors)
-        self.lexical = Lexical(texts, tokenize=tokenize)
+        self.lexical = Lexical(texts, counts=counts)
         n = len(self.ids)
         pairs = sorted({(self.index[a], self.index[b]) for a, b in edges if a in self.index and b in self.index and a != b})
         rows = [p[0] for p in pairs]
@@ -374,11 +376,11 @@ class Ranker:
         weights: Weights = DEFAULT_WEIGHTS,
         *,
         precompute: bool = True,
-        tokenize: Callable[[Sequence[str]], Iterable[list[str]]] | None = None,
+        counts: Callable[[Sequence[str]], tuple[list[str], sp.csr_matrix]] | None = None,
         state: Path | None = None,
     ) -> None:
-        """``tokenize``: the ranking texts' terms (``lexical.tokens`` of each, unless given); ``state``:
-        where the ranking tables are kept between builds (graph.rankstate)."""
+        """``counts``: the ranking texts' term counts (see ``Signals``); ``state``: where the ranking
+        tables are kept between builds (graph.rankstate)."""
         self.state = state
         self.rows_scored = 0  # rows of the tables scored in this build (the others were kept)
         self.precompute = precompute
@@ -391,7 +393,7 @@ class Ranker:
         self.index = {note_id: i for i, note_id in enumerate(self.ids)}
         edges = [(u, v) for u, v, d in graph.edges(data=True) if d["kind"] in ("link", "source")]
         texts = [ranking_text(notes[i]) for i in self.ids]
-        self.signals = Signals(self.ids, embeddings.vectors, texts, edges, tokenize=tokenize)
+        self.signals = Signals(self.ids, embeddings.vectors, texts, edges, counts=counts)
         self._tables: dict[str | None, tuple[np.ndarray, np.ndarray, list[str]]] = {}
         pairs = self.signals.hierarchy.tocoo()
         self._hierarchy_pairs = set(zip(pairs.row.tolist(), pairs.col.tolist(), strict=True))

@@ -26,7 +26,6 @@ Stored with numpy (``allow_pickle=False``), so loading it runs no code; a damage
 from __future__ import annotations
 
 import hashlib
-import os
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from notegraph.fsutil import save_npz
 from notegraph.graph.similarity import fixed_dot, fixed_rows, fixed_top_k
 
 if TYPE_CHECKING:
@@ -116,18 +116,7 @@ def save(path: Path, state: RankState) -> None:
         arrays[f"idx{i}"], arrays[f"scores{i}"] = idx.astype(np.int32), scores
     for name in AUX:
         arrays[name] = state.aux[name].astype(np.int32) if name.endswith("idx") else state.aux[name]
-    _write_npz(path, arrays)
-
-
-def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Written to a new file renamed over the old one; a failure only costs the next build its shortcut."""
-    tmp = path.with_name(path.name + ".tmp.npz")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(tmp, **arrays)  # type: ignore[arg-type]
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
+    save_npz(path, arrays)
 
 
 def touched(previous: RankState, row_keys: np.ndarray, kind_columns: Sequence[np.ndarray], signals: Signals, weights: Weights) -> np.ndarray | None:
@@ -232,4 +221,4 @@ def _load_near(path: Path, key: bytes, n: int) -> tuple[np.ndarray, np.ndarray, 
 
 def _save_near(path: Path, key: bytes, row_keys: np.ndarray, idx: np.ndarray, scores: np.ndarray) -> None:
     arrays = {"format": np.array(NEAR_FORMAT), "key": np.frombuffer(key, dtype=np.uint8), "row_keys": row_keys, "idx": idx.astype(np.int32), "scores": scores}
-    _write_npz(path, arrays)
+    save_npz(path, arrays)
