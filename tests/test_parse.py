@@ -159,3 +159,22 @@ def test_parse_cache_lets_go_of_its_json_once_read_and_loses_nothing(tmp_path):
     assert (warm.digest(), warm.stamps()) == (first.digest(), first.stamps())
     again = ParseCache(path, "k")
     assert read_notes(root, cache=again) == notes and not again.dirty  # nothing was lost from the file
+
+
+def test_parse_cache_reads_back_what_orjson_cannot(tmp_path):
+    """Cached rows are read with orjson; an integer beyond 64 bits (YAML gives one for a long number),
+    NaN and infinity are read back by the standard library instead, and the note is as parsed afresh."""
+    from notegraph.parse.cache import ParseCache
+    from notegraph.parse.collection import read_notes
+
+    root = tmp_path / "notes"
+    root.mkdir()
+    (root / "big.md").write_text("---\ntitle: Big\nserial: 123456789012345678901234567890\n---\nBody.\n")
+    (root / "plain.md").write_text("---\ntitle: Plain\nyear: 2024\nodd: [.nan, -.inf]\n---\nBody.\n")
+    fresh = read_notes(root)
+    assert fresh[0][0].meta["serial"] == 123456789012345678901234567890
+    read_notes(root, cache=ParseCache(tmp_path / "parse.sqlite", "k"))
+    warm = ParseCache(tmp_path / "parse.sqlite", "k")
+    again = read_notes(root, cache=warm)
+    assert again[0][0] == fresh[0][0] and again[0][1].meta["year"] == 2024 and str(again[0][1].meta["odd"]) == "[nan, -inf]"
+    assert not warm.dirty  # both came from the cache, neither was parsed again
