@@ -187,7 +187,7 @@ def test_kept_term_counts_are_the_counts_of_the_texts_bit_for_bit(tmp_path_facto
     texts = [text() for _ in range(rng.randrange(1, 12))]
     for _step in range(6):
         asked: list[str] = []
-        kept = TermCounts(path, lambda t: asked.append(t) or tokens(t))
+        kept = TermCounts(path, lambda t, asked=asked: asked.append(t) or tokens(t))
         terms, tf = kept(texts)
         fresh_terms, fresh = term_counts([tokens(t) for t in texts])
         assert terms == fresh_terms and tf.shape == fresh.shape
