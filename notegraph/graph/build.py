@@ -147,13 +147,15 @@ def _note_facts(
     """Every note's facts, its memo key (none without a memo) and how many were computed, not kept.
     ``fact_keys``: ``_fact_keys`` of this build, when it keeps a memo."""
     emb_index = {note_id: i for i, note_id in enumerate(embeddings.ids)}
+    # each note's neighbours as a set, for the 2-hop counts (set unions, not networkx views)
+    neighbours = {note_id: set(adjacent) for note_id, adjacent in undirected.adjacency()}
     incoming: dict[str, list[Link]] = defaultdict(list)
     for link in collection.links:
         if link.status == "ok" and link.target is not None and link.target != link.source:
             incoming[link.target].append(link)
 
     def local(note_id: str) -> tuple[_Relation, int]:
-        return _local(note_id, _touching(note_id, graph), undirected)
+        return _local(note_id, _touching(note_id, graph), neighbours)
 
     def compute(note_id: str) -> NoteFacts:
         return _facts(note_id, local(note_id), collection, ranker, cluster_of, emb_index, settings, incoming[note_id])
@@ -166,7 +168,7 @@ def _note_facts(
     kept: dict[str, bytes] = {}
     make_key: Callable[[str], bytes] | None = None
     if memo is not None and fact_keys is not None:
-        make_key = _key_function(fact_keys, graph, undirected, ranker, cluster_of, incoming)
+        make_key = _key_function(fact_keys, graph, neighbours, cluster_of, incoming)
         if memo.exists():  # else every note is computed, and its key with it (below)
 
             def keys_of(shard_ids: list[str]) -> list[tuple[str, bytes]]:
@@ -230,7 +232,7 @@ def _touching(note_id: str, graph: nx.MultiDiGraph) -> list[tuple[str, str, str,
     return edges
 
 
-def _local(note_id: str, edges: Sequence[tuple[str, str, str, float | None]], undirected: nx.Graph) -> tuple[_Relation, int]:
+def _local(note_id: str, edges: Sequence[tuple[str, str, str, float | None]], neighbours: Mapping[str, set[str]]) -> tuple[_Relation, int]:
     """The note's relation to each neighbour (a link before a backlink before a similar edge) and the
     size of its 2-hop network."""
     relation: _Relation = {}
@@ -251,9 +253,7 @@ def _local(note_id: str, edges: Sequence[tuple[str, str, str, float | None]], un
             offer(other, kind, score)
         else:
             offer(other, "similar" if kind == "similar" else "backlink", score)
-    two_hop_set: set[str] = set(relation)
-    for other in relation:
-        two_hop_set.update(undirected.adj[other])
+    two_hop_set = set(relation).union(*(neighbours[other] for other in relation))
     two_hop_set.discard(note_id)
     return relation, len(two_hop_set)
 
@@ -276,14 +276,13 @@ def _fact_keys(
             explicit_in[v].append(u)
     chosen = (settings.similar_k, settings.similar_threshold, settings.related_k, settings.ann_threshold, RELATED_PAPERS, RELATED_CONCEPTS)
     salt = f"{code_version()}\n{embeddings.model_id}\n{chosen}\n".encode() + ranker.global_key()
-    return FactKeys(salt, ids, collection.notes, embeddings, explicit_out, explicit_in, ranker.ids)
+    return FactKeys(salt, ids, collection.notes, embeddings, explicit_out, explicit_in, ranker.ids, ranker.site_tables())
 
 
 def _key_function(
     keys: FactKeys,
     graph: nx.MultiDiGraph,
-    undirected: nx.Graph,
-    ranker: Ranker,
+    neighbours: Mapping[str, set[str]],
     cluster_of: Mapping[str, Cluster],
     incoming: Mapping[str, Sequence[Link]],
 ) -> Callable[[str], bytes]:
@@ -295,10 +294,9 @@ def _key_function(
         return keys.key(
             note_id,
             edges,
-            _local(note_id, edges, undirected)[1],
+            _local(note_id, edges, neighbours)[1],
             (cluster.id, cluster.size_class) if cluster else (-1, ""),
             ((link.source, link.raw.context) for link in incoming.get(note_id, ())),
-            ranker.rows(note_id),
         )
 
     return key

@@ -416,13 +416,10 @@ class Ranker:
 
     SITE_KINDS: tuple[str | None, ...] = (None, "paper", "concept")  # the lists the site's related sections cut
 
-    def rows(self, note_id: str) -> list[tuple[np.ndarray, np.ndarray]]:
-        """The note's candidates (note indices in ``ids``) and scores in each of ``SITE_KINDS``'s tables:
-        all its related lists are cut from these (none when it has no embedding)."""
-        row = self.index.get(note_id)
-        if row is None:
-            return []
-        return [(table[0][row], table[1][row]) for table in map(self._table, self.SITE_KINDS)]
+    def site_tables(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each of ``SITE_KINDS``'s tables: every note's candidates (note indices in ``ids``, one row per
+        note of ``ids``) and scores. All the related lists of the site are cut from these."""
+        return [(table[0], table[1]) for table in map(self._table, self.SITE_KINDS)]
 
     def global_key(self) -> bytes:
         """What the explanations take from the whole collection besides the two notes (the weights, and
