@@ -120,6 +120,48 @@ def test_kept_pages_equal_pages_rendered_afresh_after_any_edits(tmp_path_factory
         edit(root, step, rng)
 
 
+def test_note_pages_are_kept_by_their_quick_key_until_a_name_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A note page is kept without resolving its links while its own fields, its facts and every
+    note's names are unchanged; a new heading (which links elsewhere may name) resolves them all again,
+    and the pages are those of a render from nothing."""
+    from notegraph.render.body import Linker
+
+    # as in the test below: enough notes for an edit to reach only some facts, and no similar edges
+    rng = random.Random(7)
+    root = tmp_path / "notes"
+    n = 250
+    for i in range(n):
+        words = " ".join(f"{rng.choice(WORDS)}{rng.randrange(60)}" for _ in range(40))
+        write(root, f"n{i}.md", f"---\ntitle: Note {i}\nkind: {KINDS[i % 4]}\n---\n{words}. See [[n{rng.randrange(n)}]].\n")
+    write(root, "target.md", "---\ntitle: Target\nkind: concept\n---\nNo parts yet.\n")
+    write(root, "pointer.md", "---\ntitle: Pointer\nkind: synthesis\n---\nSee [[target#Part 9]].\n")
+    resolved: list[str] = []
+    table = Linker.table
+    monkeypatch.setattr(Linker, "table", lambda self, note: (resolved.append(note.id), table(self, note))[1])
+
+    def render(step: str, previous: Path | None, memo: bool = True) -> Path:
+        c = load(load_settings(root))
+        out = tmp_path / step
+        result = graph_of(root, tmp_path / "state", memo=True, similar_k=0)
+        render_site(c, result if memo else dataclasses.replace(result, keys={}), out, previous=previous)
+        return out
+
+    first = render("first", None)
+    assert len(resolved) == n + 2
+    resolved.clear()
+    path = root / "n32.md"
+    text = path.read_text()
+    path.write_text(text + f"\nOnce more, {text.split('---')[2].split()[0]}\n")  # a word it has: no weight moves
+    second = render("second", first)
+    assert "n32" in resolved and len(resolved) < n // 2  # the others were kept by their quick key
+    resolved.clear()
+    write(root, "target.md", "---\ntitle: Target\nkind: concept\n---\nNo parts yet.\n\n## Part 9\n\nNow there is.\n")
+    third = render("third", second)
+    assert len(resolved) == n + 2  # a heading is a name: every note's links are resolved again
+    assert 'href="target.html#part-9"' in (third / "notes" / "pointer.html").read_text()
+    assert files_of(third) == files_of(render("fresh", None, memo=False))
+
+
 def files_of(site: Path) -> dict[str, bytes]:
     return {str(p.relative_to(site)): p.read_bytes() for p in sorted(site.rglob("*")) if p.is_file() and p.name != MANIFEST}
 
