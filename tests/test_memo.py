@@ -120,6 +120,21 @@ def test_kept_pages_equal_pages_rendered_afresh_after_any_edits(tmp_path_factory
         edit(root, step, rng)
 
 
+def linked_collection(root: Path, n: int) -> None:
+    """n notes of 40 words each, drawn from 960, each note linking to one other."""
+    rng = random.Random(7)
+    for i in range(n):
+        words = " ".join(f"{rng.choice(WORDS)}{rng.randrange(60)}" for _ in range(40))
+        write(root, f"n{i}.md", f"---\ntitle: Note {i}\nkind: {KINDS[i % 4]}\n---\n{words}. See [[n{rng.randrange(n)}]].\n")
+
+
+def repeat_a_word(path: Path) -> None:
+    """A sentence of a word the note already has: no document frequency, so no other note's term
+    weights, moves."""
+    text = path.read_text()
+    path.write_text(text + f"\nOnce more, {text.split('---')[2].split()[0]}\n")
+
+
 def test_note_pages_are_kept_by_their_quick_key_until_a_name_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A note page is kept without resolving its links while its own fields, its facts and every
     note's names are unchanged; a new heading (which links elsewhere may name) resolves them all again,
@@ -127,12 +142,8 @@ def test_note_pages_are_kept_by_their_quick_key_until_a_name_changes(tmp_path: P
     from notegraph.render.body import Linker
 
     # as in the test below: enough notes for an edit to reach only some facts, and no similar edges
-    rng = random.Random(7)
-    root = tmp_path / "notes"
-    n = 250
-    for i in range(n):
-        words = " ".join(f"{rng.choice(WORDS)}{rng.randrange(60)}" for _ in range(40))
-        write(root, f"n{i}.md", f"---\ntitle: Note {i}\nkind: {KINDS[i % 4]}\n---\n{words}. See [[n{rng.randrange(n)}]].\n")
+    root, n = tmp_path / "notes", 250
+    linked_collection(root, n)
     write(root, "target.md", "---\ntitle: Target\nkind: concept\n---\nNo parts yet.\n")
     write(root, "pointer.md", "---\ntitle: Pointer\nkind: synthesis\n---\nSee [[target#Part 9]].\n")
     resolved: list[str] = []
@@ -149,9 +160,7 @@ def test_note_pages_are_kept_by_their_quick_key_until_a_name_changes(tmp_path: P
     first = render("first", None)
     assert len(resolved) == n + 2
     resolved.clear()
-    path = root / "n32.md"
-    text = path.read_text()
-    path.write_text(text + f"\nOnce more, {text.split('---')[2].split()[0]}\n")  # a word it has: no weight moves
+    repeat_a_word(root / "n32.md")
     second = render("second", first)
     assert "n32" in resolved and len(resolved) < n // 2  # the others were kept by their quick key
     resolved.clear()
@@ -170,12 +179,8 @@ def test_an_edit_recomputes_only_the_notes_it_touches(tmp_path: Path):
     # each note's ranking rows keep its 50 best candidates: the collection must be several times larger
     # for an edited note to be in only some of them. Without similar edges the clusters (found over
     # the whole graph, where one changed edge weight can move many notes) stay as they are.
-    rng = random.Random(7)
-    root = tmp_path / "notes"
-    n = 250
-    for i in range(n):
-        words = " ".join(f"{rng.choice(WORDS)}{rng.randrange(60)}" for _ in range(40))
-        write(root, f"n{i}.md", f"---\ntitle: Note {i}\nkind: {KINDS[i % 4]}\n---\n{words}. See [[n{rng.randrange(n)}]].\n")
+    root, n = tmp_path / "notes", 250
+    linked_collection(root, n)
     first = graph_of(root, tmp_path, memo=True, similar_k=0)
     assert first.computed == n
     again = graph_of(root, tmp_path, memo=True, similar_k=0)
@@ -183,9 +188,7 @@ def test_an_edit_recomputes_only_the_notes_it_touches(tmp_path: Path):
     # a word the note already has: no other note's term weights move, so the notes recomputed are
     # those that have this one among their candidates (a synthesis note: the 62 papers are each in
     # almost every row's 50 best papers)
-    path = root / "n32.md"
-    text = path.read_text()
-    path.write_text(text + f"\nOnce more, {text.split('---')[2].split()[0]}\n")
+    repeat_a_word(root / "n32.md")
     after = graph_of(root, tmp_path, memo=True, similar_k=0)
     assert 1 <= after.computed < n // 2
     assert after.facts == graph_of(root, tmp_path / "fresh", memo=False, similar_k=0).facts
