@@ -113,8 +113,8 @@ class FactKeys:
         cluster: tuple[int, str],
         incoming: Iterable[tuple[str, str]],
     ) -> bytes:
-        """``edges``: every edge touching the note, in the order the facts read them, as (direction,
-        other note, kind, score); ``incoming``: the links into it as (source, context). Its ranking
+        """``edges``: every edge touching the note as (direction, other note, kind, score), in an order
+        that depends only on the edges; ``incoming``: the links into it as (source, context). Its ranking
         rows come from the tables given when the keys were made."""
         named: set[str] = set()
         edge_list = []
@@ -128,7 +128,7 @@ class FactKeys:
         row = self._row_of.get(note_id)
         parts = [self.salt, self.digest[note_id], orjson.dumps([edge_list, two_hop, list(cluster), incoming_list])]
         parts += [self._shape, self.rows[row]] if row is not None else [b"-"]
-        parts += [self.digest[other] for other in sorted(named) if other in self.digest]
+        parts.append(b"".join(self.digest[other] for other in sorted(named) if other in self.digest))  # each _DIGEST bytes
         return _hash(*parts)
 
 
