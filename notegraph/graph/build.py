@@ -147,14 +147,14 @@ def _note_facts(
     """Every note's facts, its memo key (none without a memo) and how many were computed, not kept.
     ``fact_keys``: ``_fact_keys`` of this build, when it keeps a memo."""
     emb_index = {note_id: i for i, note_id in enumerate(embeddings.ids)}
-    hoods = _Neighbourhoods(graph, undirected, ids)
+    hoods = _Neighbourhoods(graph, undirected, ids, with_edges=settings.facts_memo is not None and fact_keys is not None)
     incoming: dict[str, list[Link]] = defaultdict(list)
     for link in collection.links:
         if link.status == "ok" and link.target is not None and link.target != link.source:
             incoming[link.target].append(link)
 
     def local(note_id: str) -> tuple[_Relation, int]:
-        return _relation(note_id, hoods.edges[note_id]), hoods.two_hop[note_id]
+        return _relation(note_id, _touching(note_id, graph)), hoods.two_hop[note_id]
 
     def compute(note_id: str) -> NoteFacts:
         return _facts(note_id, local(note_id), collection, ranker, cluster_of, emb_index, settings, incoming[note_id])
@@ -199,6 +199,7 @@ def _note_facts(
             if fact_key is not None:
                 keys[item.id] = fact_key
     keys = {note_id: keys[note_id] for note_id in ids if note_id in keys}
+    hoods.release()
     if memo is not None:
         memo.forget(memo.stale)
     return KeptFacts(ids, computed, kept, passages, compute), keys, len(todo)
@@ -232,11 +233,13 @@ class _Neighbourhoods:
 
     Per note through networkx's edge views and neighbour sets, these took half of the facts keys' CPU
     (0.15 s at 5,000 notes, 0.8 s at 20,000). Each note's edges are sorted: a note's facts do not
-    depend on their order (``_relation``), so neither does its key."""
+    depend on their order (``_relation``), so neither does its key. The edges are for the keys only
+    (``release`` them once the keys are made: 25 MB at 20,000 notes); computing a note's facts reads
+    its edges from the graph (``_touching``)."""
 
-    def __init__(self, graph: nx.MultiDiGraph, undirected: nx.Graph, ids: Sequence[str]) -> None:
-        self.edges: dict[str, list[_Edge]] = {note_id: [] for note_id in ids}
-        for source, targets in graph.adjacency():
+    def __init__(self, graph: nx.MultiDiGraph, undirected: nx.Graph, ids: Sequence[str], *, with_edges: bool = True) -> None:
+        self.edges: dict[str, list[_Edge]] = {note_id: [] for note_id in ids} if with_edges else {}
+        for source, targets in graph.adjacency() if with_edges else ():
             out = self.edges[source]
             for target, keyed in targets.items():
                 into = self.edges[target]
@@ -244,9 +247,19 @@ class _Neighbourhoods:
                     kind, score = data["kind"], data.get("score")
                     out.append(("out", target, kind, score))
                     into.append(("in", source, kind, score))
-        for edges in self.edges.values():
-            edges.sort()  # (direction, other, kind) is unique: a score is never compared with None
+        for listed in self.edges.values():
+            listed.sort()  # (direction, other, kind) is unique: a score is never compared with None
         self.two_hop = dict(zip(ids, two_hop_counts(undirected, ids), strict=True))
+
+    def release(self) -> None:
+        self.edges = {}
+
+
+def _touching(note_id: str, graph: nx.MultiDiGraph) -> list[_Edge]:
+    """Every edge touching the note as (direction, other note, kind, score), in the graph's order."""
+    edges = [("out", target, data["kind"], data.get("score")) for _, target, data in graph.out_edges(note_id, data=True)]
+    edges += [("in", source, data["kind"], data.get("score")) for source, _, data in graph.in_edges(note_id, data=True)]
+    return edges
 
 
 TWO_HOP_BLOCK = 512  # rows of the adjacency squared at once (memory: at most this x notes entries)
