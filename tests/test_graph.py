@@ -227,7 +227,10 @@ def test_a_damaged_term_counts_file_is_no_file(tmp_path: Path):
     TermCounts(path)(texts)
     data = dict(np.load(path))
     fresh = term_counts([tokens(t) for t in texts])
-    for name, bad in [("indices", data["indices"] + 100), ("indptr", data["indptr"][::-1].copy()), ("counts", data["counts"] * 0), ("terms", data["terms"][::-1].copy())]:
+    swapped = data["indices"].copy()
+    swapped[[0, 1]] = swapped[[1, 0]]  # the first row's first two columns out of order
+    bad_arrays = [("indices", data["indices"] + 100), ("indptr", data["indptr"][::-1].copy()), ("counts", data["counts"] * 0), ("terms", data["terms"][::-1].copy())]
+    for name, bad in [*bad_arrays, ("indices", swapped)]:
         np.savez(path, **{**data, name: bad})
         counts = TermCounts(path)
         terms, tf = counts(texts)

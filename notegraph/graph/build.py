@@ -10,6 +10,7 @@ from typing import Protocol
 
 import networkx as nx
 import numpy as np
+import scipy.sparse as sp
 
 from notegraph.graph.clusters import (
     communities,
@@ -147,7 +148,7 @@ def _note_facts(
     """Every note's facts, its memo key (none without a memo) and how many were computed, not kept.
     ``fact_keys``: ``_fact_keys`` of this build, when it keeps a memo."""
     emb_index = {note_id: i for i, note_id in enumerate(embeddings.ids)}
-    hoods = _Neighbourhoods(graph, undirected, ids, with_edges=settings.facts_memo is not None and fact_keys is not None)
+    hoods = _Neighbourhoods(graph, undirected, ids, with_edges=fact_keys is not None)
     incoming: dict[str, list[Link]] = defaultdict(list)
     for link in collection.links:
         if link.status == "ok" and link.target is not None and link.target != link.source:
@@ -209,7 +210,7 @@ def _weighted_undirected(graph: nx.MultiDiGraph, ids: Sequence[str]) -> nx.Graph
     """One edge per pair of notes joined either way, weighted by the sum of its edges (a similar
     edge's score, 1 for the others), summed and inserted in the order of the sorted edges."""
     weights: dict[tuple[str, str], float] = {}
-    for u, v, kind, score in sorted((u, v, kind, score) for u, v, kind, score in graph.edges(keys=True, data="score")):
+    for u, v, kind, score in sorted(graph.edges(keys=True, data="score")):  # (u, v, kind) is unique
         if u == v:
             continue
         weight = float(score if score is not None else 1.0) if kind == "similar" else 1.0
@@ -269,8 +270,6 @@ def two_hop_counts(undirected: nx.Graph, ids: Sequence[str]) -> list[int]:
     """For each note of ``ids``, how many other notes are its neighbours or theirs: the nonzero entries
     of its row of A + A², the note itself left out (A is the adjacency, without self-loops). Squared
     in blocks of rows, so that a note linked with every other costs one row of n, never n²."""
-    import scipy.sparse as sp
-
     index = {note_id: i for i, note_id in enumerate(ids)}
     pairs = [(index[u], index[v]) for u, v in undirected.edges() if u != v]
     n = len(ids)

@@ -253,7 +253,7 @@ class TermCounts:
         if kept is None or len(missing) == len(texts):
             terms, tf = new_terms, new_tf
         else:
-            old_keys, old_terms, old_tf = kept
+            _old_keys, old_terms, old_tf = kept
             present = rows[rows >= 0]
             kept_tf = old_tf[present]
             used = np.zeros(len(old_terms), dtype=bool)
@@ -296,6 +296,7 @@ class TermCounts:
             and indptr[-1] == len(indices) == len(counts)
             and bool(np.all(np.diff(indptr) >= 0))
             and (not len(indices) or (int(indices.min()) >= 0 and int(indices.max()) < len(terms)))
+            and _rows_ascending(indices, indptr)
             and bool(np.all(counts >= 1))
             and terms == sorted(set(terms))
         )
@@ -367,6 +368,15 @@ class TermsMemo:
                 conn.executemany(f"DELETE FROM {self.table} WHERE key = ?", stale)
         except (OSError, sqlite3.Error):
             pass
+
+
+def _rows_ascending(indices: np.ndarray, indptr: np.ndarray) -> bool:
+    """Whether each row's columns are strictly ascending (sorted, no column twice), as ``term_counts`` makes them."""
+    steps = np.diff(indices)
+    within = np.ones(len(steps), dtype=bool)
+    ends = indptr[1:-1] - 1  # a step from a row's last entry to the next row's first
+    within[ends[(ends >= 0) & (ends < len(steps))]] = False
+    return bool(np.all(steps[within] > 0))
 
 
 def _drop_columns(m: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:

@@ -156,8 +156,9 @@ class _Writer:
     def keep(self, inputs: str, paths: Sequence[str]) -> bool:
         """Reuse the previous site's files among ``paths`` (a page first, then its companions, or a group
         of pages) that it made from the same ``inputs`` key, without building their contexts: True when
-        the first was kept. Equal inputs, equal files: a companion the previous build made from other inputs, or
-        did not make, is not made now either. Nothing is kept unless every such file is intact."""
+        the first was kept. Equal inputs, equal files: a companion the previous build made from other
+        inputs, or did not make, is not made now either. Nothing is kept unless every such file is
+        intact."""
         wanted = [path for path in paths if self.prev_inputs.get(path) == inputs and path in self.prev_pages]
         if not wanted or wanted[0] != paths[0]:
             return False
@@ -174,8 +175,8 @@ class _Writer:
 
     def keep_quick(self, quick: str, paths: Sequence[str]) -> bool:
         """``keep`` with the inputs key the previous build recorded for ``paths[0]``, when it recorded
-        this ``quick`` key for it: a key of inputs from which the full key's follow (see
-        ``_Site.quick_inputs``), cheaper to make. True when the page was kept."""
+        this ``quick`` key with it: a key of inputs from which the inputs key follows, cheaper to make
+        (see ``_Site.quick_inputs``). True when the page was kept."""
         inputs = self.prev_inputs.get(paths[0])
         if inputs is None or self.prev_quick.get(paths[0]) != quick or not self.keep(inputs, paths):
             return False
