@@ -265,7 +265,7 @@ def test_two_hop_counts_are_the_sizes_of_the_two_hop_sets(n: int, pairs: list[tu
 def test_terms_kept_between_builds_are_the_terms_of_the_texts(tmp_path: Path):
     import sqlite3
 
-    from notegraph.graph.lexical import TermsMemo, tokens
+    from notegraph.graph.lexical import TermsMemo, term_counts, tokens
 
     rng = random.Random(3)
     texts = [" ".join(rng.choice(LEX_WORDS) + str(rng.randrange(40)) for _ in range(25)) for _ in range(30)] + ["", "the and of"]
@@ -280,7 +280,7 @@ def test_terms_kept_between_builds_are_the_terms_of_the_texts(tmp_path: Path):
     assert labels(changed) == [t.split() for t in changed] and TermsMemo(path)(changed) == [tokens(t) for t in changed]
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM terms_ranking").fetchone()[0] == len(set(changed))  # texts[0]'s row is gone
-    a, b = Lexical(changed), Lexical(changed, tokenize=TermsMemo(path))
+    a, b = Lexical(changed), Lexical(changed, counts=lambda texts: term_counts(TermsMemo(path)(texts)))
     assert a.vocab == b.vocab and (a.tfidf != b.tfidf).nnz == 0
     path.write_bytes(b"not a database" * 100)
     assert TermsMemo(path)(texts) == [tokens(t) for t in texts]  # damaged: tokenized again

@@ -6,7 +6,7 @@ import hashlib
 import re
 import sqlite3
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from functools import cached_property
 from itertools import chain
@@ -91,15 +91,11 @@ class Lexical:
         b: float = 0.75,
         query_terms: int = 40,
         *,
-        tokenize: Callable[[Sequence[str]], Iterable[list[str]]] | None = None,
         counts: Callable[[Sequence[str]], tuple[list[str], sp.csr_matrix]] | None = None,
     ) -> None:
-        """``tokenize`` gives the texts' terms, in order (``tokens`` of each, unless given); ``counts``,
-        when given, gives ``term_counts`` of them instead (a ``TermCounts`` keeps them between builds)."""
-        if counts is not None:
-            self.terms, tf = counts(texts)
-        else:
-            self.terms, tf = term_counts(list(tokenize(texts) if tokenize is not None else map(tokens, texts)))
+        """``counts`` gives the texts' ``term_counts`` (of ``tokens`` of each, unless given: a
+        ``TermCounts`` keeps them between builds)."""
+        self.terms, tf = counts(texts) if counts is not None else term_counts(list(map(tokens, texts)))
         self.vocab = {term: i for i, term in enumerate(self.terms)}
         n = len(texts)
         self.n = n
@@ -239,8 +235,7 @@ class TermCounts:
     def __call__(self, texts: Sequence[str]) -> tuple[list[str], sp.csr_matrix]:
         from notegraph.version import code_version
 
-        salt = f"{code_version()}\0{COUNTS_FORMAT}\0".encode()
-        keys = [hashlib.blake2b(salt + text.encode("utf-8", "surrogatepass"), digest_size=16).digest() for text in texts]
+        keys = _text_keys(texts, f"{code_version()}\0{COUNTS_FORMAT}\0")
         kept = self._load()
         old_row: dict[bytes, int] = {}
         if kept is not None:
@@ -270,7 +265,7 @@ class TermCounts:
             order[rows >= 0] = np.arange(len(present))
             order[missing] = len(present) + np.arange(len(missing))
             tf = sp.csr_matrix(sp.vstack([kept_tf, new_tf], format="csr")[order])
-        if kept is None or len(missing) or len(kept[0]) != len(keys) or any(a != b for a, b in zip(kept[0], keys, strict=False)):
+        if kept is None or kept[0] != keys:  # new texts, or texts gone or moved
             self._save(keys, terms, tf)
         return terms, tf
 
@@ -318,12 +313,11 @@ class TermCounts:
 
 
 class TermsMemo:
-    """Each text's terms, kept between builds in SQLite under a hash of the text and notegraph's code.
-
-    Tokenizing every note's ranking text again took 0.35 s of a one-edit build at 5,000 notes, and its
-    cluster-label text 0.3 s more; reading the terms back takes 0.05 s. ``name`` keeps each tokenizer's
-    terms in a table of their own. Rows of texts a build no longer has are dropped. A damaged or
-    unwritable file costs only the tokenizing."""
+    """Each text's terms, in order, kept between builds in SQLite under a hash of the text and
+    notegraph's code: the cluster labels' words (tokenizing every note's label text again took 0.3 s
+    of a one-edit build at 5,000 notes). The ranking's terms are kept as counts (``TermCounts``).
+    ``name`` keeps each tokenizer's terms in a table of their own. Rows of texts a build no longer has
+    are dropped. A damaged or unwritable file costs only the tokenizing."""
 
     def __init__(self, path: Path, tokenizer: Callable[[str], list[str]] = tokens, name: str = "ranking") -> None:
         if not name.isidentifier():
@@ -335,8 +329,7 @@ class TermsMemo:
     def __call__(self, texts: Sequence[str]) -> list[list[str]]:
         from notegraph.version import code_version
 
-        salt = code_version().encode() + b"\0"
-        keys = [hashlib.blake2b(salt + text.encode("utf-8", "surrogatepass"), digest_size=16).digest() for text in texts]
+        keys = _text_keys(texts, f"{code_version()}\0")
         kept: dict[bytes, str] = {}
         try:
             if self.path.is_file():
@@ -368,6 +361,13 @@ class TermsMemo:
                 conn.executemany(f"DELETE FROM {self.table} WHERE key = ?", stale)
         except (OSError, sqlite3.Error):
             pass
+
+
+def _text_keys(texts: Sequence[str], salt: str) -> list[bytes]:
+    """Each text's key in a kept file: a blake2b hash of ``salt`` (what else its entry depends on)
+    and the text."""
+    prefix = salt.encode()
+    return [hashlib.blake2b(prefix + text.encode("utf-8", "surrogatepass"), digest_size=16).digest() for text in texts]
 
 
 def _rows_ascending(indices: np.ndarray, indptr: np.ndarray) -> bool:
