@@ -123,47 +123,53 @@ def resolve(root: str, notes: Sequence[Note], parse_diagnostics: Iterable[Diagno
     index = NameIndex.build(ordered)
     diagnostics = list(parse_diagnostics)
     links: list[Link] = []
+    # a name resolves the same way from every note of a folder (a link to itself aside): each is looked
+    # up once per folder and style
+    known: dict[tuple[str, str, str], Resolution] = {}
     for note in ordered:
+        resolved: list[tuple[RawLink, Resolution]] = []
+        folder = note.folder
         for raw in note.links:
-            res = resolve_target(index, note, raw)
-            shown = _describe(raw)
-            if res.status == "attachment":
-                continue
+            if not raw.target.strip():
+                res = resolve_target(index, note, raw)
+            else:
+                found = known.get((raw.target, raw.style, folder))
+                res = known[(raw.target, raw.style, folder)] = found or resolve_target(index, note, raw)
+            if res.status != "attachment":
+                resolved.append((raw, res))
+        titles = _titles(resolved, by_id)
+        for raw, res in resolved:
             if res.status == "dangling":
-                diagnostics.append(Diagnostic(note.path, raw.line, "warning", "dangling-link", f"{shown} points to no note"))
+                diagnostics.append(Diagnostic(note.path, raw.line, "warning", "dangling-link", f"{_describe(raw)} points to no note"))
             elif res.status == "ambiguous":
-                diagnostics.append(Diagnostic(note.path, raw.line, "warning", "ambiguous-link", f"{shown} is ambiguous: {res.message}"))
+                diagnostics.append(Diagnostic(note.path, raw.line, "warning", "ambiguous-link", f"{_describe(raw)} is ambiguous: {res.message}"))
             elif res.status == "outside":
-                diagnostics.append(Diagnostic(note.path, raw.line, "warning", "outside-link", f"{shown} {res.message}"))
+                diagnostics.append(Diagnostic(note.path, raw.line, "warning", "outside-link", f"{_describe(raw)} {res.message}"))
             elif res.message:
-                diagnostics.append(Diagnostic(note.path, raw.line, "warning", "ambiguous-link", f"{shown} {res.message}"))
+                diagnostics.append(Diagnostic(note.path, raw.line, "warning", "ambiguous-link", f"{_describe(raw)} {res.message}"))
             if res.status == "ok" and res.target is not None:
                 _check_anchor(by_id[res.target], raw, note, diagnostics)
             status = res.status if res.status in ("ok", "dangling", "ambiguous", "outside") else "dangling"
+            context = _context_with_titles(raw.context, titles) if titles and raw.context else raw.context
+            if context != raw.context:
+                raw = replace(raw, context=context)
             links.append(Link(source=note.id, raw=raw, status=status, target=res.target, candidates=res.candidates))  # type: ignore[arg-type]
-    links = _contexts_with_titles(links, by_id)
     diagnostics.extend(_duplicate_titles(ordered))
     return Collection(root=root, notes=by_id, links=tuple(links), diagnostics=tuple(sorted(set(diagnostics))))
 
 
-def _contexts_with_titles(links: list[Link], by_id: Mapping[str, Note]) -> list[Link]:
+def _titles(resolved: Sequence[tuple[RawLink, Resolution]], by_id: Mapping[str, Note]) -> dict[str, str]:
+    """A note's link targets written without shown text (`topic-drift`), with the titles of the notes
+    they resolved to."""
+    return {raw.target: by_id[res.target].title for raw, res in resolved if res.status == "ok" and res.target and not raw.shown and raw.target}
+
+
+def _context_with_titles(context: str, titles: Mapping[str, str]) -> str:
     """Context sentences show a link without shown text by its raw target (`topic-drift`); readers
     should see the note's title instead, as the rendered page does."""
-    names: dict[str, dict[str, str]] = defaultdict(dict)
-    for link in links:
-        if link.status == "ok" and link.target and not link.raw.shown and link.raw.target:
-            names[link.source][link.raw.target] = by_id[link.target].title
-    out = []
-    for link in links:
-        mapping = names.get(link.source)
-        context = link.raw.context
-        if mapping and context:
-            for raw_target in sorted((t for t in mapping if t in context), key=len, reverse=True):
-                context = _replace_whole(context, raw_target, mapping[raw_target])
-            if context != link.raw.context:
-                link = replace(link, raw=replace(link.raw, context=context))
-        out.append(link)
-    return out
+    for raw_target in sorted((t for t in titles if t in context), key=len, reverse=True):
+        context = _replace_whole(context, raw_target, titles[raw_target])
+    return context
 
 
 def _replace_whole(text: str, old: str, new: str) -> str:

