@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from notegraph.graph.clusters import (
+    adjacency,
     communities,
     label_clusters,
     label_terms,
@@ -25,7 +26,17 @@ from notegraph.graph.memo import FactKeys, FactsMemo, KeptFacts, Passages, encod
 from notegraph.graph.rank import Ranker
 from notegraph.graph.rankstate import similar_notes
 from notegraph.graph.similarity import nearest
-from notegraph.model import Citation, Cluster, Collection, GraphResult, Link, Neighbour, NoteFacts, Related
+from notegraph.model import (
+    Citation,
+    Cluster,
+    Collection,
+    GraphResult,
+    Link,
+    Neighbour,
+    NoteFacts,
+    Related,
+    edge_rows,
+)
 from notegraph.parallel import fork_call, fork_map, shard, workers_for
 from notegraph.version import code_version
 
@@ -106,13 +117,14 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
         ranker = Ranker(collection, embeddings, graph, precompute=False)
         return GraphResult(graph=graph, facts={}, clusters=(), model_id=embeddings.model_id, ranker=ranker)
 
-    undirected = _weighted_undirected(graph, ids)
+    weights = _pair_weights(graph)
     previous = load_previous(settings.cluster_state)
 
     label_tokenize = TermsMemo(settings.terms_memo, label_terms, "labels") if settings.terms_memo else None
 
     def clustering() -> list[Cluster]:
-        return label_clusters(stable_ids(communities(undirected), previous), notes, undirected, tokenize=label_tokenize)
+        adj = adjacency(ids, weights)  # only the clusters use it: made in their process
+        return label_clusters(stable_ids(communities(adj), previous), notes, adj, tokenize=label_tokenize)
 
     # the clusters need neither the ranking's signals nor its tables: on several cores they are found in
     # a forked process meanwhile (the signals are built on one core; 3.5 s at 20,000 notes)
@@ -130,7 +142,7 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
     for note_id in ids:
         graph.nodes[note_id]["cluster"] = cluster_of[note_id].id if note_id in cluster_of else -1
 
-    facts, keys, computed = _note_facts(ids, collection, embeddings, graph, undirected, ranker, cluster_of, settings, fact_keys)
+    facts, keys, computed = _note_facts(ids, collection, embeddings, graph, weights, ranker, cluster_of, settings, fact_keys)
     return GraphResult(graph=graph, facts=facts, clusters=tuple(clusters), model_id=embeddings.model_id, ranker=ranker, computed=computed, keys=keys)
 
 
@@ -139,7 +151,7 @@ def _note_facts(
     collection: Collection,
     embeddings: EmbeddingsLike,
     graph: nx.MultiDiGraph,
-    undirected: nx.Graph,
+    pairs: Iterable[tuple[str, str]],
     ranker: Ranker,
     cluster_of: Mapping[str, Cluster],
     settings: GraphSettings,
@@ -148,7 +160,7 @@ def _note_facts(
     """Every note's facts, its memo key (none without a memo) and how many were computed, not kept.
     ``fact_keys``: ``_fact_keys`` of this build, when it keeps a memo."""
     emb_index = {note_id: i for i, note_id in enumerate(embeddings.ids)}
-    hoods = _Neighbourhoods(graph, undirected, ids, with_edges=fact_keys is not None)
+    hoods = _Neighbourhoods(graph, pairs, ids, with_edges=fact_keys is not None)
     incoming: dict[str, list[Link]] = defaultdict(list)
     for link in collection.links:
         if link.status == "ok" and link.target is not None and link.target != link.source:
@@ -193,6 +205,8 @@ def _note_facts(
     # they are computed in forked workers (which keep them in the memo) and sent back; kept facts are
     # decoded only when asked for (see KeptFacts)
     shards = shard(todo, workers_for(len(todo), PARALLEL_MIN))
+    if len(shards) > 1:
+        ranker.prepare_explanations()
     computed: dict[str, NoteFacts] = {}
     for part in fork_map(facts_of, shards):
         for item, fact_key in part:
@@ -206,20 +220,17 @@ def _note_facts(
     return KeptFacts(ids, computed, kept, passages, compute), keys, len(todo)
 
 
-def _weighted_undirected(graph: nx.MultiDiGraph, ids: Sequence[str]) -> nx.Graph:
-    """One edge per pair of notes joined either way, weighted by the sum of its edges (a similar
-    edge's score, 1 for the others), summed and inserted in the order of the sorted edges."""
+def _pair_weights(graph: nx.MultiDiGraph) -> dict[tuple[str, str], float]:
+    """One entry per pair of notes joined either way, weighted by the sum of its edges (a similar
+    edge's score, 1 for the others), summed in the order of the sorted edges."""
     weights: dict[tuple[str, str], float] = {}
-    for u, v, kind, score in sorted(graph.edges(keys=True, data="score")):  # (u, v, kind) is unique
+    for u, v, kind, score in sorted((u, v, kind, data.get("score")) for u, v, kind, data in edge_rows(graph)):  # (u, v, kind) is unique
         if u == v:
             continue
         weight = float(score if score is not None else 1.0) if kind == "similar" else 1.0
         pair = (v, u) if (v, u) in weights else (u, v)
         weights[pair] = weights[pair] + weight if pair in weights else weight
-    undirected = nx.Graph()
-    undirected.add_nodes_from(ids)
-    undirected.add_weighted_edges_from((u, v, w) for (u, v), w in weights.items())
-    return undirected
+    return weights
 
 
 _PRIORITY = {"link": 0, "source": 0, "backlink": 1, "similar": 2}
@@ -238,7 +249,7 @@ class _Neighbourhoods:
     (``release`` them once the keys are made: 25 MB at 20,000 notes); computing a note's facts reads
     its edges from the graph (``_touching``)."""
 
-    def __init__(self, graph: nx.MultiDiGraph, undirected: nx.Graph, ids: Sequence[str], *, with_edges: bool = True) -> None:
+    def __init__(self, graph: nx.MultiDiGraph, pairs: Iterable[tuple[str, str]], ids: Sequence[str], *, with_edges: bool = True) -> None:
         self.edges: dict[str, list[_Edge]] = {note_id: [] for note_id in ids} if with_edges else {}
         for source, targets in graph.adjacency() if with_edges else ():
             out = self.edges[source]
@@ -250,7 +261,7 @@ class _Neighbourhoods:
                     into.append(("in", source, kind, score))
         for listed in self.edges.values():
             listed.sort()  # (direction, other, kind) is unique: a score is never compared with None
-        self.two_hop = dict(zip(ids, two_hop_counts(undirected, ids), strict=True))
+        self.two_hop = dict(zip(ids, two_hop_counts(pairs, ids), strict=True))
 
     def release(self) -> None:
         self.edges = {}
@@ -266,15 +277,16 @@ def _touching(note_id: str, graph: nx.MultiDiGraph) -> list[_Edge]:
 TWO_HOP_BLOCK = 512  # rows of the adjacency squared at once (memory: at most this x notes entries)
 
 
-def two_hop_counts(undirected: nx.Graph, ids: Sequence[str]) -> list[int]:
+def two_hop_counts(pairs: Iterable[tuple[str, str]], ids: Sequence[str]) -> list[int]:
     """For each note of ``ids``, how many other notes are its neighbours or theirs: the nonzero entries
-    of its row of A + A², the note itself left out (A is the adjacency, without self-loops). Squared
-    in blocks of rows, so that a note linked with every other costs one row of n, never n²."""
+    of its row of A + A², the note itself left out (A is the adjacency, without self-loops). ``pairs``:
+    the notes joined, either way (a pair may repeat, reversed or not). Squared in blocks of rows, so
+    that a note linked with every other costs one row of n, never n²."""
     index = {note_id: i for i, note_id in enumerate(ids)}
-    pairs = [(index[u], index[v]) for u, v in undirected.edges() if u != v]
+    joined = [(index[u], index[v]) for u, v in pairs if u != v]
     n = len(ids)
-    rows = np.array([a for a, b in pairs] + [b for a, b in pairs], dtype=np.int64)
-    cols = np.array([b for a, b in pairs] + [a for a, b in pairs], dtype=np.int64)
+    rows = np.array([a for a, b in joined] + [b for a, b in joined], dtype=np.int64)
+    cols = np.array([b for a, b in joined] + [a for a, b in joined], dtype=np.int64)
     adjacency = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n, n))
     adjacency.sum_duplicates()
     degree = np.diff(adjacency.indptr)
@@ -323,7 +335,7 @@ def _fact_keys(
     build's salt and each note's digest (see graph.memo)."""
     explicit_out: dict[str, list[str]] = defaultdict(list)
     explicit_in: dict[str, list[str]] = defaultdict(list)
-    for u, v, kind in graph.edges(keys=True):
+    for u, v, kind, _data in edge_rows(graph):
         if kind != "similar":
             explicit_out[u].append(v)
             explicit_in[v].append(u)

@@ -9,8 +9,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
-import networkx as nx
-
 from notegraph.model import Cluster, Note
 
 SEED = 42
@@ -40,24 +38,46 @@ def size_class(n: int) -> str:
     return "large"
 
 
-def communities(graph: nx.Graph) -> list[set[str]]:
+Adjacency = Mapping[str, Mapping[str, float]]  # note -> neighbour -> weight, both ways
+
+
+def adjacency(ids: Sequence[str], weights: Mapping[tuple[str, str], float]) -> dict[str, dict[str, float]]:
+    """The undirected weighted graph of ``weights`` (one entry per pair of notes) as plain dicts: each
+    note's neighbours in the order their pairs come, as networkx's ``Graph`` would hold them after
+    ``add_weighted_edges_from`` of the pairs in order (without one: 0.04 s at 5,000 notes, and a view's
+    every lookup costs more than a dict's)."""
+    adj: dict[str, dict[str, float]] = {note_id: {} for note_id in ids}
+    for (u, v), weight in weights.items():
+        adj[u][v] = weight
+        adj[v][u] = weight
+    return adj
+
+
+def communities(adj: Adjacency) -> list[set[str]]:
     """Louvain (igraph's multilevel, the level of best modularity) with a fixed seed over a graph whose
-    nodes were added in sorted order: same notes, same clusters. igraph's C implementation, not
-    networkx's pure-Python one: it found the same partitions on the benchmark collections in a
-    seventh to an eighth of the time (0.04 against 0.27 s at 5,000 notes), and the clusters are on the
-    path of every build after an edit."""
-    if graph.number_of_nodes() == 0:
+    nodes come in sorted order: same notes, same clusters. igraph's C implementation, not networkx's
+    pure-Python one: it found the same partitions on the benchmark collections in a seventh to an
+    eighth of the time (0.04 against 0.27 s at 5,000 notes), and the clusters are on the path of every
+    build after an edit. The edges are given in the order networkx's ``Graph.edges`` would list them."""
+    nodes = list(adj)
+    if not nodes:
         return []
-    if graph.number_of_edges() == 0:
-        return [{node} for node in sorted(graph.nodes)]
+    index = {node: i for i, node in enumerate(nodes)}
+    edges: list[tuple[int, int]] = []
+    weights: list[float] = []
+    seen: set[str] = set()
+    for node in nodes:
+        for other, weight in adj[node].items():
+            if other not in seen:
+                edges.append((index[node], index[other]))
+                weights.append(float(weight))
+        seen.add(node)
+    if not edges:
+        return [{node} for node in sorted(nodes)]
     import random
 
     import igraph  # lazy: only builds that cluster need it
 
-    nodes = list(graph.nodes)
-    index = {node: i for i, node in enumerate(nodes)}
-    edges = [(index[u], index[v]) for u, v in graph.edges]
-    weights = [float(data.get("weight", 1.0)) for _u, _v, data in graph.edges(data=True)]
     # igraph draws its random numbers from a Python generator: a seeded one of our own, then the default back
     igraph.set_random_number_generator(random.Random(SEED))
     try:
@@ -126,7 +146,7 @@ def label_terms(text: str) -> list[str]:
 def label_clusters(
     assigned: Sequence[tuple[int, set[str]]],
     notes: Mapping[str, Note],
-    graph: nx.Graph,
+    adj: Adjacency,
     n_terms: int = 3,
     n_central: int = 5,
     *,
@@ -161,9 +181,8 @@ def label_clusters(
             if len(chosen) == n_terms:
                 break
         terms = tuple(chosen)
-        # weighted degree inside the cluster, summed in the graph's adjacency order as networkx's
-        # subgraph degree does, a self-loop counted twice (without the subgraph view: 0.2 s at 5,000 notes)
-        adj = graph.adj
+        # weighted degree inside the cluster, summed in the adjacency's order as networkx's subgraph
+        # degree does, a self-loop counted twice (without the subgraph view: 0.2 s at 5,000 notes)
         degree = {m: _inner_degree(adj[m], m, members) for m in members}
         central = tuple(sorted(members, key=lambda m: (-degree[m], m))[:n_central])
         label = " · ".join(terms) if terms else notes[central[0]].title
@@ -171,6 +190,6 @@ def label_clusters(
     return clusters
 
 
-def _inner_degree(neighbours: Mapping[str, Mapping[str, float]], node: str, members: set[str]) -> float:
-    total = sum(data.get("weight", 1) for other, data in neighbours.items() if other in members)
-    return total + (neighbours[node].get("weight", 1) if node in neighbours else 0)
+def _inner_degree(neighbours: Mapping[str, float], node: str, members: set[str]) -> float:
+    total = sum(weight for other, weight in neighbours.items() if other in members)
+    return total + (neighbours[node] if node in neighbours else 0)

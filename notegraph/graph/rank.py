@@ -36,7 +36,7 @@ import scipy.sparse as sp
 from notegraph.graph import rankstate
 from notegraph.graph.lexical import Lexical, top_terms
 from notegraph.graph.similarity import fixed, fixed_dot, fixed_rows, select_top
-from notegraph.model import Collection, Related
+from notegraph.model import Collection, Related, edge_rows
 from notegraph.parallel import fork_map, shard, workers_for
 
 POOL = 50  # candidates kept per note and kind
@@ -391,7 +391,7 @@ class Ranker:
         notes = collection.notes
         self.ids: list[str] = list(embeddings.ids)
         self.index = {note_id: i for i, note_id in enumerate(self.ids)}
-        edges = [(u, v) for u, v, d in graph.edges(data=True) if d["kind"] in ("link", "source")]
+        edges = [(u, v) for u, v, _key, d in edge_rows(graph) if d["kind"] in ("link", "source")]
         texts = [ranking_text(notes[i]) for i in self.ids]
         self.signals = Signals(self.ids, embeddings.vectors, texts, edges, counts=counts)
         self._tables: dict[str | None, tuple[np.ndarray, np.ndarray, list[str]]] = {}
@@ -412,7 +412,11 @@ class Ranker:
         """Compute the ranking tables the site uses now, rather than on the first question."""
         if self.precompute:
             self._table(None)
-            self._relations()
+
+    def prepare_explanations(self) -> None:
+        """Compute what every explanation looks up now, rather than in each forked worker that explains
+        (an edit explains a few notes' items, in this process: then it is made when first asked for)."""
+        self._relations()
 
     SITE_KINDS: tuple[str | None, ...] = (None, "paper", "concept")  # the lists the site's related sections cut
 
@@ -592,7 +596,7 @@ class Ranker:
         if self._pairs is None:
             pairs: dict[tuple[str, str], int] = {}
             bits = {"link": _LINKED, "source": _SOURCE, "similar": _SIMILAR}
-            for u, v, kind in self.graph.edges(keys=True):
+            for u, v, kind, _data in edge_rows(self.graph):
                 bit = bits.get(kind, 0)
                 if bit:
                     pair = (u, v) if u <= v else (v, u)

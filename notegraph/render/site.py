@@ -23,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from notegraph.fsutil import stamp
-from notegraph.model import KINDS, Cluster, Collection, GraphResult, Note, NoteFacts, Related
+from notegraph.model import KINDS, Cluster, Collection, GraphResult, Note, NoteFacts, Related, edge_rows
 from notegraph.parallel import fork_map_meanwhile, shard, workers_for
 from notegraph.render.body import Linker, render_body
 from notegraph.render.jsdata import js_call, stable_json
@@ -454,7 +454,7 @@ class _Site:
         """The key of what the home, graph and cluster pages are made from besides the listed fields:
         the clusters and the graph's edges (which notes they join and their kind, not their scores)."""
         clusters = [[c.id, c.label, list(c.terms), list(c.members), list(c.central), c.size_class] for c in self.clusters]
-        edges = sorted(self.nx.edges(keys=True)) if self.nx is not None else []
+        edges = sorted((u, v, key) for u, v, key, _data in edge_rows(self.nx)) if self.nx is not None else []
         digest = hashlib.sha256(listing.encode())
         digest.update(stable_json([clusters, edges]))
         return digest.hexdigest()
@@ -699,7 +699,7 @@ class _Site:
         if self.nx is None:
             return 0
         pairs = set()
-        for u, v, data in self.nx.edges(data=True):
+        for u, v, _key, data in edge_rows(self.nx):
             if u != v and u in self.notes and v in self.notes:
                 kind = data.get("kind", "link")
                 pairs.add((min(u, v), max(u, v), kind) if kind == "similar" else (u, v, kind))
