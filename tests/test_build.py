@@ -298,3 +298,23 @@ def test_a_forked_call_returns_its_result_raises_its_error_and_ends_with_its_con
     assert not Path(f"/proc/{child}").exists()  # ended and reaped, not left behind
     with fork_call(lambda: os.getpid(), fork=False) as result:
         assert result() == os.getpid()
+
+
+def test_forked_workers_return_in_shard_order_and_raise_a_failed_shard():
+    import os
+
+    from notegraph.parallel import cpus, fork_map
+
+    if cpus() < 2:
+        pytest.skip("one core: runs in the caller")
+    found = fork_map(lambda piece: (os.getpid(), [x * 2 for x in piece]), [[1, 2], [3], [4, 5, 6]])
+    assert [values for _pid, values in found] == [[2, 4], [6], [8, 10, 12]]
+    assert len({pid for pid, _values in found} | {os.getpid()}) == 4  # a process of its own each
+
+    def half(piece: list[int]) -> list[float]:
+        if 0 in piece:
+            raise ZeroDivisionError(f"shard {piece}")
+        return [1 / x for x in piece]
+
+    with pytest.raises(ZeroDivisionError, match=r"shard \[0\]"):
+        fork_map(half, [[1], [0], [2]])

@@ -51,6 +51,36 @@ def _array(a: Any) -> bytes:
     return f"{a.dtype.str}{a.shape}".encode() + a.tobytes()
 
 
+def note_digests(
+    ids: Sequence[str],
+    notes: Mapping[str, Any],
+    embeddings: Any,
+    explicit_out: Mapping[str, Sequence[str]],
+    explicit_in: Mapping[str, Sequence[str]],
+) -> dict[str, bytes]:
+    """Each note's digest: what the facts of any note that names it take from it (its title, kind,
+    lede, question, chunks, vectors and explicit links both ways)."""
+    emb_index = {note_id: i for i, note_id in enumerate(embeddings.ids)}
+    chunks, chunk_vectors, vectors = embeddings.chunks, embeddings.chunk_vectors, embeddings.vectors
+    digest: dict[str, bytes] = {}
+    for note_id in ids:
+        note = notes[note_id]
+        row = emb_index.get(note_id)
+        head = orjson.dumps(
+            [
+                note.title,
+                note.kind,
+                note.lede,
+                note.question,  # not read by the facts, but by the pages that list the note (render.site)
+                list(chunks.get(note_id, ())),
+                sorted(explicit_out.get(note_id, ())),
+                sorted(explicit_in.get(note_id, ())),
+            ]
+        )
+        digest[note_id] = _hash(head, _array(None if row is None else vectors[row]), _array(chunk_vectors.get(note_id)))
+    return digest
+
+
 class FactKeys:
     """The memo keys of one build's notes.
 
@@ -61,34 +91,15 @@ class FactKeys:
         self,
         salt: bytes,
         ids: Sequence[str],
-        notes: Mapping[str, Any],
-        embeddings: Any,
-        explicit_out: Mapping[str, Sequence[str]],
-        explicit_in: Mapping[str, Sequence[str]],
+        digests: Mapping[str, bytes],
         rank_ids: Sequence[str],
         tables: Sequence[tuple[np.ndarray, np.ndarray]],
     ) -> None:
-        """``tables``: the ranking tables the facts cut their lists from, one row per note of ``rank_ids``
-        (candidates as indices into it, and their scores)."""
+        """``digests``: ``note_digests`` of the notes of ``ids``; ``tables``: the ranking tables the facts
+        cut their lists from, one row per note of ``rank_ids`` (candidates as indices into it, and their
+        scores)."""
         self.salt = _hash(FORMAT, salt, "\0".join(ids).encode())
-        emb_index = {note_id: i for i, note_id in enumerate(embeddings.ids)}
-        chunks, chunk_vectors, vectors = embeddings.chunks, embeddings.chunk_vectors, embeddings.vectors
-        self.digest: dict[str, bytes] = {}
-        for note_id in ids:
-            note = notes[note_id]
-            row = emb_index.get(note_id)
-            head = orjson.dumps(
-                [
-                    note.title,
-                    note.kind,
-                    note.lede,
-                    note.question,  # not read by the facts, but by the pages that list the note (render.site)
-                    list(chunks.get(note_id, ())),
-                    sorted(explicit_out.get(note_id, ())),
-                    sorted(explicit_in.get(note_id, ())),
-                ]
-            )
-            self.digest[note_id] = _hash(head, _array(None if row is None else vectors[row]), _array(chunk_vectors.get(note_id)))
+        self.digest = digests
         # each ranking row's hash: its candidates, their scores and their digests in every table, made in
         # blocks of rows as one byte matrix each (0.15 s of CPU at 5,000 notes, note by note)
         ranked = np.frombuffer(b"".join(self.digest[note_id] for note_id in rank_ids), dtype=np.uint8).reshape(len(rank_ids), _DIGEST)
