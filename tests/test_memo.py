@@ -14,7 +14,7 @@ from test_graph import vecs_for
 
 from notegraph.config import load_settings
 from notegraph.graph import GraphSettings, build_graph
-from notegraph.graph.memo import Passages, decode, encode
+from notegraph.graph.memo import Edges, FactKeys, Passages, decode, encode
 from notegraph.pipeline import load
 from notegraph.render import render_site
 from notegraph.render.site import MANIFEST
@@ -192,6 +192,50 @@ def test_an_edit_recomputes_only_the_notes_it_touches(tmp_path: Path):
     after = graph_of(root, tmp_path, memo=True, similar_k=0)
     assert 1 <= after.computed < n // 2
     assert after.facts == graph_of(root, tmp_path / "fresh", memo=False, similar_k=0).facts
+
+
+def test_a_key_changes_with_each_of_its_notes_inputs_and_no_other_notes_key():
+    """The keys are made for all notes at once from arrays: each input moves the keys of exactly the
+    notes it is an input of (the end-to-end tests cannot tell, since most edits move several inputs)."""
+    import numpy as np
+
+    ids = ["a", "b", "c", "d"]
+    digests = {note_id: bytes([n]) * 16 for n, note_id in enumerate(ids)}
+    edges = [(0, 1, "link", None), (1, 2, "similar", 0.5), (2, 0, "source", None)]
+    two_hop, clusters = [2, 2, 2, 0], [(0, "small"), (0, "small"), (0, "small"), (1, "small")]
+    incoming = {"b": [("a", "a sentence citing b")], "a": [("c", "")]}
+    rows = (np.array([[1, 2], [2, 0], [0, 1], [0, 1]]), np.array([[0.9, 0.5], [0.8, 0.1], [0.7, 0.6], [0.2, 0.1]], dtype=np.float32))
+
+    def keys(**changed: object) -> dict[str, bytes]:
+        given = {"edges": edges, "digests": digests, "two_hop": two_hop, "clusters": clusters, "incoming": incoming, "rows": rows, **changed}
+        made = FactKeys(b"salt", ids, given["digests"], ids, [given["rows"]])  # type: ignore[list-item, arg-type]
+        return made.keys(Edges(given["edges"]), given["two_hop"], given["clusters"], given["incoming"])  # type: ignore[arg-type]
+
+    base = keys()
+    assert len(set(base.values())) == len(ids)
+    assert keys(edges=list(reversed(edges))) == base  # the order the graph lists its edges in is no input
+
+    def moved(**changed: object) -> set[str]:
+        new = keys(**changed)
+        return {note_id for note_id in ids if new[note_id] != base[note_id]}
+
+    assert moved(edges=[edges[0], (1, 2, "similar", 0.6), edges[2]]) == {"b", "c"}  # a score
+    assert moved(edges=[(1, 0, "link", None), *edges[1:]]) == {"a", "b"}  # a direction
+    assert moved(edges=[(0, 1, "source", None), *edges[1:]]) == {"a", "b"}  # a kind
+    assert moved(edges=[(0, 3, "link", None), *edges[1:]]) == {"a", "b", "d"}  # the other end
+    assert moved(edges=[*edges, (3, 3, "link", None)]) == {"d"}
+    assert moved(digests={**digests, "c": b"x" * 16}) == {"a", "b", "c"}  # c, and the notes it is joined with
+    assert moved(digests={**digests, "a": b"x" * 16}) == {"a", "b", "c", "d"}  # and d, whose ranking row holds a
+    assert moved(digests={**digests, "d": b"x" * 16}) == {"d"}  # joined with none, in no other row
+    joined = [*edges, (0, 3, "link", None)]
+    before, after = keys(edges=joined), keys(edges=joined, digests={**digests, "d": b"x" * 16})
+    assert {note_id for note_id in ids if before[note_id] != after[note_id]} == {"a", "d"}  # named by a's link only
+    assert moved(two_hop=[2, 3, 2, 0]) == {"b"}
+    assert moved(clusters=[(0, "small"), (0, "small"), (2, "small"), (1, "small")]) == {"c"}
+    assert moved(clusters=[*clusters[:3], (1, "medium")]) == {"d"}
+    assert moved(incoming={**incoming, "b": [("a", "another sentence citing b")]}) == {"b"}
+    assert moved(incoming={**incoming, "d": [("a", "")]}) == {"d"}
+    assert moved(rows=(rows[0], rows[1] + np.array([[0], [0], [0], [0.01]], dtype=np.float32))) == {"d"}
 
 
 def test_a_damaged_memo_is_an_empty_one(tmp_path: Path):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -22,7 +22,7 @@ from notegraph.graph.clusters import (
     stable_ids,
 )
 from notegraph.graph.lexical import TermCounts, TermsMemo
-from notegraph.graph.memo import FactKeys, FactsMemo, KeptFacts, Passages, encode, note_digests
+from notegraph.graph.memo import Edges, FactKeys, FactsMemo, KeptFacts, Passages, encode, note_digests
 from notegraph.graph.rank import Ranker
 from notegraph.graph.rankstate import similar_notes
 from notegraph.graph.similarity import nearest
@@ -163,46 +163,37 @@ def _note_facts(
     """Every note's facts, its memo key (none without a memo) and how many were computed, not kept.
     ``fact_keys``: ``_fact_keys`` of this build, when it keeps a memo."""
     emb_index = {note_id: i for i, note_id in enumerate(embeddings.ids)}
-    hoods = _Neighbourhoods(graph, pairs, ids, with_edges=fact_keys is not None)
+    two_hop = dict(zip(ids, two_hop_counts(pairs, ids), strict=True))
     incoming: dict[str, list[Link]] = defaultdict(list)
     for link in collection.links:
         if link.status == "ok" and link.target is not None and link.target != link.source:
             incoming[link.target].append(link)
 
-    def local(note_id: str) -> tuple[_Relation, int]:
-        return _relation(note_id, _touching(note_id, graph)), hoods.two_hop[note_id]
-
     def compute(note_id: str) -> NoteFacts:
-        return _facts(note_id, local(note_id), collection, ranker, cluster_of, emb_index, settings, incoming[note_id])
+        local = _relation(note_id, _touching(note_id, graph)), two_hop[note_id]
+        return _facts(note_id, local, collection, ranker, cluster_of, emb_index, settings, incoming[note_id])
 
-    # facts whose inputs are unchanged since they were kept are taken from the memo; the keys, like the
-    # facts, are computed in forked workers on several cores (0.5 s in one process at 5,000 notes)
+    # facts whose inputs are unchanged since they were kept are taken from the memo
     memo = FactsMemo(settings.facts_memo) if settings.facts_memo is not None else None
     passages = Passages(embeddings.chunks)
     keys: dict[str, bytes] = {}
     kept: dict[str, bytes] = {}
-    make_key: Callable[[str], bytes] | None = None
     if memo is not None and fact_keys is not None:
-        make_key = _key_function(fact_keys, hoods, cluster_of, incoming)
-        if memo.exists():  # else every note is computed, and its key with it (below)
-
-            def keys_of(shard_ids: list[str]) -> list[tuple[str, bytes]]:
-                assert make_key is not None
-                return [(note_id, make_key(note_id)) for note_id in shard_ids]
-
-            keys = dict(pair for part in fork_map(keys_of, shard(ids, workers_for(len(ids), PARALLEL_MIN))) for pair in part)
-            kept = memo.load(keys)
-            if not kept:
-                memo.reset()  # every row is replaced: a new file, not one as large as the largest it ever was
+        index = {note_id: i for i, note_id in enumerate(ids)}
+        edges = Edges((index[u], index[v], data["kind"], data.get("score")) for u, v, _key, data in edge_rows(graph))
+        clusters = [(c.id, c.size_class) if (c := cluster_of.get(note_id)) else (-1, "") for note_id in ids]
+        cited = {note_id: [(link.source, link.raw.context) for link in links] for note_id, links in incoming.items()}
+        keys = fact_keys.keys(edges, [two_hop[note_id] for note_id in ids], clusters, cited)
+        kept = memo.load(keys)
+        if not kept:
+            memo.reset()  # every row is replaced: a new file, not one as large as the largest it ever was
     todo = [note_id for note_id in ids if note_id not in kept]
 
-    def facts_of(shard_ids: list[str]) -> list[tuple[NoteFacts, bytes | None]]:
+    def facts_of(shard_ids: list[str]) -> list[NoteFacts]:
         computed = [compute(note_id) for note_id in shard_ids]
-        if memo is None or make_key is None:
-            return [(item, None) for item in computed]
-        shard_keys = [keys.get(item.id) or make_key(item.id) for item in computed]
-        memo.store((item.id, key, blob) for item, key in zip(computed, shard_keys, strict=True) if (blob := encode(item, passages)) is not None)
-        return list(zip(computed, shard_keys, strict=True))
+        if memo is not None and keys:
+            memo.store((item.id, keys[item.id], blob) for item in computed if (blob := encode(item, passages)) is not None)
+        return computed
 
     # each note's facts (with the evidence for every related item) are independent: on several cores
     # they are computed in forked workers (which keep them in the memo) and sent back; kept facts are
@@ -212,12 +203,8 @@ def _note_facts(
         ranker.prepare_explanations()
     computed: dict[str, NoteFacts] = {}
     for part in fork_map(facts_of, shards):
-        for item, fact_key in part:
+        for item in part:
             computed[item.id] = item
-            if fact_key is not None:
-                keys[item.id] = fact_key
-    keys = {note_id: keys[note_id] for note_id in ids if note_id in keys}
-    hoods.release()
     if memo is not None:
         memo.forget(memo.stale)
     return KeptFacts(ids, computed, kept, passages, compute), keys, len(todo)
@@ -241,33 +228,6 @@ _Relation = dict[str, tuple[int, str, float | None]]  # neighbour -> (priority, 
 
 
 _Edge = tuple[str, str, str, float | None]  # (direction, other note, kind, score)
-
-
-class _Neighbourhoods:
-    """Every note's edges and the size of its 2-hop network, for all notes in one pass each.
-
-    Per note through networkx's edge views and neighbour sets, these took half of the facts keys' CPU
-    (0.15 s at 5,000 notes, 0.8 s at 20,000). Each note's edges are sorted: a note's facts do not
-    depend on their order (``_relation``), so neither does its key. The edges are for the keys only
-    (``release`` them once the keys are made: 25 MB at 20,000 notes); computing a note's facts reads
-    its edges from the graph (``_touching``)."""
-
-    def __init__(self, graph: nx.MultiDiGraph, pairs: Iterable[tuple[str, str]], ids: Sequence[str], *, with_edges: bool = True) -> None:
-        self.edges: dict[str, list[_Edge]] = {note_id: [] for note_id in ids} if with_edges else {}
-        for source, targets in graph.adjacency() if with_edges else ():
-            out = self.edges[source]
-            for target, keyed in targets.items():
-                into = self.edges[target]
-                for data in keyed.values():
-                    kind, score = data["kind"], data.get("score")
-                    out.append(("out", target, kind, score))
-                    into.append(("in", source, kind, score))
-        for listed in self.edges.values():
-            listed.sort()  # (direction, other, kind) is unique: a score is never compared with None
-        self.two_hop = dict(zip(ids, two_hop_counts(pairs, ids), strict=True))
-
-    def release(self) -> None:
-        self.edges = {}
 
 
 def _touching(note_id: str, graph: nx.MultiDiGraph) -> list[_Edge]:
@@ -343,27 +303,6 @@ def _fact_keys(ids: Sequence[str], embeddings: EmbeddingsLike, ranker: Ranker, s
     chosen = (settings.similar_k, settings.similar_threshold, settings.related_k, settings.ann_threshold, RELATED_PAPERS, RELATED_CONCEPTS)
     salt = f"{code_version()}\n{embeddings.model_id}\n{chosen}\n".encode() + ranker.global_key()
     return FactKeys(salt, ids, digests, ranker.ids, ranker.site_tables())
-
-
-def _key_function(
-    keys: FactKeys,
-    hoods: _Neighbourhoods,
-    cluster_of: Mapping[str, Cluster],
-    incoming: Mapping[str, Sequence[Link]],
-) -> Callable[[str], bytes]:
-    """The function that gives a note's memo key: everything ``_facts`` reads for it (see graph.memo)."""
-
-    def key(note_id: str) -> bytes:
-        cluster = cluster_of.get(note_id)
-        return keys.key(
-            note_id,
-            hoods.edges[note_id],
-            hoods.two_hop[note_id],
-            (cluster.id, cluster.size_class) if cluster else (-1, ""),
-            ((link.source, link.raw.context) for link in incoming.get(note_id, ())),
-        )
-
-    return key
 
 
 def _facts(
