@@ -261,6 +261,45 @@ def test_two_hop_counts_are_the_sizes_of_the_two_hop_sets(n: int, pairs: list[tu
     assert two_hop_counts(joined, ids) == expected  # repeated and reversed pairs as they come
 
 
+KIND_NAMES = ("link", "similar", "source")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 40),
+    edges=st.lists(st.tuples(st.integers(0, 39), st.integers(0, 39), st.sampled_from(KIND_NAMES), st.floats(0.3, 1.0)), max_size=200),
+)
+def test_the_pair_weights_and_adjacency_are_what_networkx_made(n: int, edges: list[tuple[int, int, str, float]]):
+    """The undirected weighted graph the clusters are found in, made from the edges' arrays and plain
+    dicts, is the one networkx's views and Graph made: the same sums in the same order, the same
+    neighbour order and the same edge order (Louvain's result depends on them)."""
+    from notegraph.graph.build import _pair_weights
+    from notegraph.graph.clusters import adjacency, undirected_edges
+    from notegraph.graph.edges import Edges
+
+    ids = [f"n{i:02d}" for i in range(n)]
+    g = nx.MultiDiGraph()
+    g.add_nodes_from(reversed(ids))  # any node order: the ids are what is sorted
+    for a, b, kind, score in edges:
+        g.add_edge(ids[a % n], ids[b % n], key=kind, kind=kind, **({"score": round(score, 4)} if kind == "similar" else {}))
+    expected: dict[tuple[str, str], float] = {}
+    for u, v, kind, score in sorted(g.edges(keys=True, data="score")):
+        if u != v:
+            weight = float(score if score is not None else 1.0) if kind == "similar" else 1.0
+            pair = (v, u) if (v, u) in expected else (u, v)
+            expected[pair] = expected[pair] + weight if pair in expected else weight
+    weights = _pair_weights(Edges.of(g, ids))
+    assert list(weights.items()) == list(expected.items())
+    undirected = nx.Graph()
+    undirected.add_nodes_from(ids)
+    undirected.add_weighted_edges_from((u, v, w) for (u, v), w in expected.items())
+    adj = adjacency(ids, weights)
+    assert [(node, list(neighbours.items())) for node, neighbours in adj.items()] == [
+        (node, [(other, data["weight"]) for other, data in undirected.adj[node].items()]) for node in undirected
+    ]
+    assert undirected_edges(adj) == list(undirected.edges(data="weight"))
+
+
 def test_terms_kept_between_builds_are_the_terms_of_the_texts(tmp_path: Path):
     import sqlite3
 

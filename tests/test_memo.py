@@ -14,7 +14,8 @@ from test_graph import vecs_for
 
 from notegraph.config import load_settings
 from notegraph.graph import GraphSettings, build_graph
-from notegraph.graph.memo import Edges, FactKeys, Passages, decode, encode
+from notegraph.graph.edges import Edges
+from notegraph.graph.memo import FactKeys, Passages, decode, encode
 from notegraph.pipeline import load
 from notegraph.render import render_site
 from notegraph.render.site import MANIFEST
@@ -209,7 +210,7 @@ def test_a_key_changes_with_each_of_its_notes_inputs_and_no_other_notes_key():
     def keys(**changed: object) -> dict[str, bytes]:
         given = {"edges": edges, "digests": digests, "two_hop": two_hop, "clusters": clusters, "incoming": incoming, "rows": rows, **changed}
         made = FactKeys(b"salt", ids, given["digests"], ids, [given["rows"]])  # type: ignore[list-item, arg-type]
-        return made.keys(Edges(given["edges"]), given["two_hop"], given["clusters"], given["incoming"])  # type: ignore[arg-type]
+        return made.keys(Edges(ids, given["edges"]), given["two_hop"], given["clusters"], given["incoming"])  # type: ignore[arg-type]
 
     base = keys()
     assert len(set(base.values())) == len(ids)

@@ -21,8 +21,9 @@ from notegraph.graph.clusters import (
     save_assignment,
     stable_ids,
 )
+from notegraph.graph.edges import Edges
 from notegraph.graph.lexical import TermCounts, TermsMemo
-from notegraph.graph.memo import Edges, FactKeys, FactsMemo, KeptFacts, Passages, encode, note_digests
+from notegraph.graph.memo import FactKeys, FactsMemo, KeptFacts, Passages, encode, note_digests
 from notegraph.graph.rank import Ranker
 from notegraph.graph.rankstate import similar_notes
 from notegraph.graph.similarity import nearest
@@ -35,7 +36,6 @@ from notegraph.model import (
     Neighbour,
     NoteFacts,
     Related,
-    edge_rows,
 )
 from notegraph.parallel import fork_call, fork_map, shard, workers_for
 from notegraph.version import code_version
@@ -117,7 +117,8 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
         ranker = Ranker(collection, embeddings, graph, precompute=False)
         return GraphResult(graph=graph, facts={}, clusters=(), model_id=embeddings.model_id, ranker=ranker)
 
-    weights = _pair_weights(graph)
+    edges = Edges.of(graph, ids)  # every edge, read once for the passes below
+    weights = _pair_weights(edges)
     previous = load_previous(settings.cluster_state)
 
     label_tokenize = TermsMemo(settings.terms_memo, label_terms, "labels") if settings.terms_memo else None
@@ -130,14 +131,14 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
     # a forked process meanwhile (the signals are built on one core; 3.5 s at 20,000 notes)
     with fork_call(clustering, fork=workers_for(len(ids), PARALLEL_MIN) > 1) as clustered:
         counts = TermCounts(settings.term_counts) if settings.term_counts else None
-        ranker = Ranker(collection, embeddings, graph, counts=counts, state=settings.rank_state)
+        ranker = Ranker(collection, embeddings, graph, counts=counts, state=settings.rank_state, edges=edges)
         ranker.prepare()  # the ranking tables, computed once before any worker forks
         # what every note's facts key is made from besides its edges, cluster and rows (while the
         # clusters are still being found: made in their process instead, the digests kept this one
         # waiting 0.25 s at 5,000 notes)
         fact_keys = None
         if settings.facts_memo is not None:
-            fact_keys = _fact_keys(ids, embeddings, ranker, settings, _digests(ids, collection, embeddings, graph))
+            fact_keys = _fact_keys(ids, embeddings, ranker, settings, _digests(ids, collection, embeddings, edges))
         clusters = clustered()
     if settings.cluster_state is not None:
         save_assignment(settings.cluster_state, clusters)
@@ -145,7 +146,7 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
     for note_id in ids:
         graph.nodes[note_id]["cluster"] = cluster_of[note_id].id if note_id in cluster_of else -1
 
-    facts, keys, computed = _note_facts(ids, collection, embeddings, graph, weights, ranker, cluster_of, settings, fact_keys)
+    facts, keys, computed = _note_facts(ids, collection, embeddings, graph, edges, weights, ranker, cluster_of, settings, fact_keys)
     return GraphResult(graph=graph, facts=facts, clusters=tuple(clusters), model_id=embeddings.model_id, ranker=ranker, computed=computed, keys=keys)
 
 
@@ -154,6 +155,7 @@ def _note_facts(
     collection: Collection,
     embeddings: EmbeddingsLike,
     graph: nx.MultiDiGraph,
+    edges: Edges,
     pairs: Iterable[tuple[str, str]],
     ranker: Ranker,
     cluster_of: Mapping[str, Cluster],
@@ -179,8 +181,6 @@ def _note_facts(
     keys: dict[str, bytes] = {}
     kept: dict[str, bytes] = {}
     if memo is not None and fact_keys is not None:
-        index = {note_id: i for i, note_id in enumerate(ids)}
-        edges = Edges((index[u], index[v], data["kind"], data.get("score")) for u, v, _key, data in edge_rows(graph))
         clusters = [(c.id, c.size_class) if (c := cluster_of.get(note_id)) else (-1, "") for note_id in ids]
         cited = {note_id: [(link.source, link.raw.context) for link in links] for note_id, links in incoming.items()}
         keys = fact_keys.keys(edges, [two_hop[note_id] for note_id in ids], clusters, cited)
@@ -210,15 +210,22 @@ def _note_facts(
     return KeptFacts(ids, computed, kept, passages, compute), keys, len(todo)
 
 
-def _pair_weights(graph: nx.MultiDiGraph) -> dict[tuple[str, str], float]:
+def _pair_weights(edges: Edges) -> dict[tuple[str, str], float]:
     """One entry per pair of notes joined either way, weighted by the sum of its edges (a similar
-    edge's score, 1 for the others), summed in the order of the sorted edges."""
+    edge's score, 1 for the others), summed in the order of the edges sorted by (source, target,
+    kind): the notes' ids are sorted, so their indices sort as they do."""
+    kind_order = np.argsort(np.argsort(np.array(edges.kind_names)))  # each kind code's place by name
+    order = np.lexsort((kind_order[edges.kinds], edges.targets, edges.sources))  # (u, v, kind) is unique
+    similar = edges.kind_names.index("similar")
+    ids = edges.ids
     weights: dict[tuple[str, str], float] = {}
-    for u, v, kind, score in sorted((u, v, kind, data.get("score")) for u, v, kind, data in edge_rows(graph)):  # (u, v, kind) is unique
+    columns = (edges.sources[order], edges.targets[order], edges.kinds[order], edges.scores[order], edges.scored[order])
+    for u, v, kind, score, scored in zip(*(column.tolist() for column in columns), strict=True):
         if u == v:
             continue
-        weight = float(score if score is not None else 1.0) if kind == "similar" else 1.0
-        pair = (v, u) if (v, u) in weights else (u, v)
+        weight = score if kind == similar and scored else 1.0
+        a, b = ids[u], ids[v]
+        pair = (b, a) if (b, a) in weights else (a, b)
         weights[pair] = weights[pair] + weight if pair in weights else weight
     return weights
 
@@ -286,14 +293,13 @@ def _relation(note_id: str, edges: Sequence[_Edge]) -> _Relation:
     return relation
 
 
-def _digests(ids: Sequence[str], collection: Collection, embeddings: EmbeddingsLike, graph: nx.MultiDiGraph) -> dict[str, bytes]:
+def _digests(ids: Sequence[str], collection: Collection, embeddings: EmbeddingsLike, edges: Edges) -> dict[str, bytes]:
     """Every note's digest for the facts keys (see graph.memo.note_digests)."""
     explicit_out: dict[str, list[str]] = defaultdict(list)
     explicit_in: dict[str, list[str]] = defaultdict(list)
-    for u, v, kind, _data in edge_rows(graph):
-        if kind != "similar":
-            explicit_out[u].append(v)
-            explicit_in[v].append(u)
+    for u, v in edges.pairs(kind for kind in edges.kind_names if kind != "similar"):
+        explicit_out[u].append(v)
+        explicit_in[v].append(u)
     return note_digests(ids, collection.notes, embeddings, explicit_out, explicit_in)
 
 

@@ -53,6 +53,19 @@ def adjacency(ids: Sequence[str], weights: Mapping[tuple[str, str], float]) -> d
     return adj
 
 
+def undirected_edges(adj: Adjacency) -> list[tuple[str, str, float]]:
+    """Each edge once, with its weight, in the order networkx's ``Graph.edges`` lists them: by node,
+    each node's neighbours in order, but those listed before it."""
+    listed: list[tuple[str, str, float]] = []
+    seen: set[str] = set()
+    for node, neighbours in adj.items():
+        for other, weight in neighbours.items():
+            if other not in seen:
+                listed.append((node, other, weight))
+        seen.add(node)
+    return listed
+
+
 def communities(adj: Adjacency) -> list[set[str]]:
     """Louvain (igraph's multilevel, the level of best modularity) with a fixed seed over a graph whose
     nodes come in sorted order: same notes, same clusters. igraph's C implementation, not networkx's
@@ -63,17 +76,11 @@ def communities(adj: Adjacency) -> list[set[str]]:
     if not nodes:
         return []
     index = {node: i for i, node in enumerate(nodes)}
-    edges: list[tuple[int, int]] = []
-    weights: list[float] = []
-    seen: set[str] = set()
-    for node in nodes:
-        for other, weight in adj[node].items():
-            if other not in seen:
-                edges.append((index[node], index[other]))
-                weights.append(float(weight))
-        seen.add(node)
-    if not edges:
+    listed = undirected_edges(adj)
+    if not listed:
         return [{node} for node in sorted(nodes)]
+    edges = [(index[u], index[v]) for u, v, _weight in listed]
+    weights = [float(weight) for _u, _v, weight in listed]
     import random
 
     import igraph  # lazy: only builds that cluster need it

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from notegraph.graph.edges import Edges
 from notegraph.graph.rank import excerpt
 from notegraph.model import Citation, Neighbour, NoteFacts, Related
 
@@ -172,34 +173,6 @@ _EDGE_RECORD = np.dtype([("direction", "u1"), ("other", "<i8"), ("kind", "u1"), 
 def _bounds(owners: np.ndarray, n: int, width: int) -> list[int]:
     """Where each of ``n`` notes' records start and end in bytes, for records sorted by owner."""
     return (np.concatenate([[0], np.cumsum(np.bincount(owners, minlength=n))]) * width).tolist()
-
-
-class Edges:
-    """Every edge of a graph as arrays: sources and targets as indices into the notes' ids, kinds as
-    indices into ``kind_names`` (the graph's three, then any other in order: a kind's code does not
-    depend on which kinds a collection has), and scores (0 where ``scored`` is 0: the edge has none)."""
-
-    KINDS = ("link", "similar", "source")
-
-    def __init__(self, rows: Iterable[tuple[int, int, str, float | None]]) -> None:
-        sources: list[int] = []
-        targets: list[int] = []
-        kinds: list[str] = []
-        scores: list[float] = []
-        scored: list[int] = []
-        for source, target, kind, score in rows:
-            sources.append(source)
-            targets.append(target)
-            kinds.append(kind)
-            scores.append(0.0 if score is None else float(score))
-            scored.append(score is not None)
-        self.kind_names = [*self.KINDS, *sorted(set(kinds) - set(self.KINDS))]
-        code = {name: i for i, name in enumerate(self.kind_names)}
-        self.sources = np.array(sources, dtype=np.int64)
-        self.targets = np.array(targets, dtype=np.int64)
-        self.kinds = np.array([code[kind] for kind in kinds], dtype=np.uint8)
-        self.scores = np.array(scores, dtype=np.float64)
-        self.scored = np.array(scored, dtype=np.uint8)
 
 
 class Passages:

@@ -34,6 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from notegraph.graph import rankstate
+from notegraph.graph.edges import Edges
 from notegraph.graph.lexical import Lexical, top_terms
 from notegraph.graph.similarity import fixed, fixed_dot, fixed_rows, select_top
 from notegraph.model import Collection, Related, edge_rows
@@ -378,9 +379,11 @@ class Ranker:
         precompute: bool = True,
         counts: Callable[[Sequence[str]], tuple[list[str], sp.csr_matrix]] | None = None,
         state: Path | None = None,
+        edges: Edges | None = None,
     ) -> None:
         """``counts``: the ranking texts' term counts (see ``Signals``); ``state``: where the ranking
-        tables are kept between builds (graph.rankstate)."""
+        tables are kept between builds (graph.rankstate); ``edges``: the graph's, when they have been
+        read (see graph.edges)."""
         self.state = state
         self.rows_scored = 0  # rows of the tables scored in this build (the others were kept)
         self.precompute = precompute
@@ -391,9 +394,13 @@ class Ranker:
         notes = collection.notes
         self.ids: list[str] = list(embeddings.ids)
         self.index = {note_id: i for i, note_id in enumerate(self.ids)}
-        edges = [(u, v) for u, v, _key, d in edge_rows(graph) if d["kind"] in ("link", "source")]
+        self._edges = edges
+        if edges is not None:
+            links = edges.pairs(("link", "source"))
+        else:
+            links = [(u, v) for u, v, _key, d in edge_rows(graph) if d["kind"] in ("link", "source")]
         texts = [ranking_text(notes[i]) for i in self.ids]
-        self.signals = Signals(self.ids, embeddings.vectors, texts, edges, counts=counts)
+        self.signals = Signals(self.ids, embeddings.vectors, texts, links, counts=counts)
         self._tables: dict[str | None, tuple[np.ndarray, np.ndarray, list[str]]] = {}
         pairs = self.signals.hierarchy.tocoo()
         self._hierarchy_pairs = set(zip(pairs.row.tolist(), pairs.col.tolist(), strict=True))
@@ -596,7 +603,8 @@ class Ranker:
         if self._pairs is None:
             pairs: dict[tuple[str, str], int] = {}
             bits = {"link": _LINKED, "source": _SOURCE, "similar": _SIMILAR}
-            for u, v, kind, _data in edge_rows(self.graph):
+            edges = self._edges.triples() if self._edges is not None else [(u, v, kind) for u, v, kind, _data in edge_rows(self.graph)]
+            for u, v, kind in edges:
                 bit = bits.get(kind, 0)
                 if bit:
                     pair = (u, v) if u <= v else (v, u)
