@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from notegraph.embed import (
     DEFAULT_MODEL_ID,
@@ -575,3 +577,37 @@ def test_a_stopped_embedding_keeps_the_slices_it_finished(tmp_path: Path, monkey
     fresh, _, _ = run(notes, tmp_path / "fresh.sqlite")
     assert fresh.embedded > 6 and (result.cached, result.embedded) == (3, fresh.embedded - 3)  # only the rest
     assert_same(result, fresh)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    counts=st.lists(st.integers(0, 12), max_size=30),
+    dim=st.sampled_from([3, 64, 384]),
+    seed=st.integers(0, 2**32 - 1),
+    zeros=st.booleans(),
+)
+def test_note_vectors_made_at_once_are_those_made_note_by_note(counts: list[int], dim: int, seed: int, zeros: bool):
+    """Every note's vector (the normalised mean of its chunks') and chunk vectors, made for all notes
+    at once, are bit for bit what each note's own mean and norm give: notes without chunks, with one,
+    with many, with zero vectors and negative zeros among them."""
+    from notegraph.embed.stage import _note_vectors
+
+    rng = np.random.default_rng(seed)
+    own = [rng.standard_normal(dim).astype(np.float32) for _ in range(sum(counts))]
+    if zeros and own:
+        own[0] = -0.0 * own[0]
+        own[-1] = np.zeros(dim, dtype=np.float32)
+    ids = [f"n{i:02d}" for i in range(len(counts))]
+    vectors, chunk_vectors = _note_vectors(ids, counts, own, dim)
+    start = 0
+    for row, (note_id, count) in enumerate(zip(ids, counts, strict=True)):
+        stacked = np.stack(own[start : start + count]).astype(np.float32) if count else np.zeros((0, dim), dtype=np.float32)
+        start += count
+        expected = np.zeros(dim, dtype=np.float32)
+        if count:
+            mean = stacked.mean(axis=0)
+            norm = float(np.linalg.norm(mean))
+            if norm > 0:
+                expected = mean / norm
+        assert vectors[row].tobytes() == expected.tobytes()
+        assert chunk_vectors[note_id].shape == stacked.shape and chunk_vectors[note_id].tobytes() == stacked.tobytes()
