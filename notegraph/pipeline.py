@@ -78,8 +78,17 @@ def _max_bytes(settings: Settings) -> int:
 
 def load(settings: Settings, use_cache: bool = True) -> Collection:
     """Parse and resolve the collection. Problems become diagnostics; only an unusable folder raises."""
-    notes, diagnostics = parse(settings, use_cache)
-    return resolve(str(settings.notes_dir), notes, diagnostics)
+    notes, diagnostics, cache = _read(settings, use_cache)
+    return _resolve(settings, notes, diagnostics, cache)
+
+
+RESOLVED_MEMO = "resolved.json"
+
+
+def _resolve(settings: Settings, notes: list[Note], diagnostics: list[Diagnostic], cache: Any) -> Collection:
+    """resolve(), with the links kept between builds when the parse cache is used (see resolve._Memo)."""
+    memo = settings.state_dir / RESOLVED_MEMO if cache is not None else None
+    return resolve(str(settings.notes_dir), notes, diagnostics, memo=memo, parsed_by=cache.key if cache is not None else "")
 
 
 @dataclass(frozen=True)
@@ -340,7 +349,7 @@ def build(
         with timer("parse"):
             notes, diagnostics, parse_cache = _read(settings, use_cache=True)
         with timer("resolve"):
-            collection = resolve(str(settings.notes_dir), notes, diagnostics)
+            collection = _resolve(settings, notes, diagnostics, parse_cache)
             fail_if_strict(CheckReport(collection), settings.strict)
             key = settings_key(settings, getattr(factory, "model_id", None))
             fingerprint = build_fingerprint(key, parse_cache.digest())

@@ -5,7 +5,9 @@ from __future__ import annotations
 import posixpath
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from notegraph.model import Collection, Diagnostic, Link, Note, RawLink
 from notegraph.parse.note import ATTACHMENT_EXTS
@@ -116,46 +118,157 @@ def resolve_target(index: NameIndex, source: Note, raw: RawLink) -> Resolution:
     return Resolution("dangling")
 
 
-def resolve(root: str, notes: Sequence[Note], parse_diagnostics: Iterable[Diagnostic] = ()) -> Collection:
-    """Resolve every note's links; report dangling, ambiguous and outside links and duplicate titles."""
+def resolve(
+    root: str, notes: Sequence[Note], parse_diagnostics: Iterable[Diagnostic] = (), *, memo: Path | None = None, parsed_by: str = ""
+) -> Collection:
+    """Resolve every note's links; report dangling, ambiguous and outside links and duplicate titles.
+
+    ``memo``: where each note's resolved links are kept between builds (see ``_Memo``): a note whose
+    file and every note's names are unchanged gets its links from there. ``parsed_by``: the settings
+    the notes were parsed with (a file's links are a function of its bytes, the parser's code and
+    these)."""
     ordered = sorted(notes, key=lambda n: n.id)
     by_id = {note.id: note for note in ordered}
-    index = NameIndex.build(ordered)
+    kept = _Memo(memo, ordered, parsed_by) if memo is not None and len(by_id) == len(ordered) else None  # one note per id
+    index: NameIndex | None = None  # made when a note's links are resolved
     diagnostics = list(parse_diagnostics)
     links: list[Link] = []
     # a name resolves the same way from every note of a folder (a link to itself aside): each is looked
     # up once per folder and style
     known: dict[tuple[str, str, str], Resolution] = {}
     for note in ordered:
-        resolved: list[tuple[RawLink, Resolution]] = []
+        found = kept.links(note) if kept is not None else None
+        if found is not None:
+            links.extend(found[0])
+            diagnostics.extend(found[1])
+            continue
+        if index is None:
+            index = NameIndex.build(ordered)
+        resolved: list[tuple[int, RawLink, Resolution]] = []
         folder = note.folder
-        for raw in note.links:
+        for position, raw in enumerate(note.links):
             if not raw.target.strip():
                 res = resolve_target(index, note, raw)
             else:
-                found = known.get((raw.target, raw.style, folder))
-                res = known[(raw.target, raw.style, folder)] = found or resolve_target(index, note, raw)
+                cached = known.get((raw.target, raw.style, folder))
+                res = known[(raw.target, raw.style, folder)] = cached or resolve_target(index, note, raw)
             if res.status != "attachment":
-                resolved.append((raw, res))
-        titles = _titles(resolved, by_id)
-        for raw, res in resolved:
+                resolved.append((position, raw, res))
+        titles = _titles([(raw, res) for _position, raw, res in resolved], by_id)
+        own_links: list[Link] = []
+        own_diagnostics: list[Diagnostic] = []
+        for _position, raw, res in resolved:
             if res.status == "dangling":
-                diagnostics.append(Diagnostic(note.path, raw.line, "warning", "dangling-link", f"{_describe(raw)} points to no note"))
+                own_diagnostics.append(Diagnostic(note.path, raw.line, "warning", "dangling-link", f"{_describe(raw)} points to no note"))
             elif res.status == "ambiguous":
-                diagnostics.append(Diagnostic(note.path, raw.line, "warning", "ambiguous-link", f"{_describe(raw)} is ambiguous: {res.message}"))
+                own_diagnostics.append(Diagnostic(note.path, raw.line, "warning", "ambiguous-link", f"{_describe(raw)} is ambiguous: {res.message}"))
             elif res.status == "outside":
-                diagnostics.append(Diagnostic(note.path, raw.line, "warning", "outside-link", f"{_describe(raw)} {res.message}"))
+                own_diagnostics.append(Diagnostic(note.path, raw.line, "warning", "outside-link", f"{_describe(raw)} {res.message}"))
             elif res.message:
-                diagnostics.append(Diagnostic(note.path, raw.line, "warning", "ambiguous-link", f"{_describe(raw)} {res.message}"))
+                own_diagnostics.append(Diagnostic(note.path, raw.line, "warning", "ambiguous-link", f"{_describe(raw)} {res.message}"))
             if res.status == "ok" and res.target is not None:
-                _check_anchor(by_id[res.target], raw, note, diagnostics)
+                _check_anchor(by_id[res.target], raw, note, own_diagnostics)
             status = res.status if res.status in ("ok", "dangling", "ambiguous", "outside") else "dangling"
             context = _context_with_titles(raw.context, titles) if titles and raw.context else raw.context
             if context != raw.context:
-                raw = replace(raw, context=context)
-            links.append(Link(source=note.id, raw=raw, status=status, target=res.target, candidates=res.candidates))  # type: ignore[arg-type]
+                raw = _with_context(raw, context)
+            own_links.append(Link(source=note.id, raw=raw, status=status, target=res.target, candidates=res.candidates))  # type: ignore[arg-type]
+        if kept is not None:
+            kept.resolved(note, [position for position, _raw, _res in resolved], own_links, own_diagnostics)
+        links.extend(own_links)
+        diagnostics.extend(own_diagnostics)
+    if kept is not None:
+        kept.save()
     diagnostics.extend(_duplicate_titles(ordered))
     return Collection(root=root, notes=by_id, links=tuple(links), diagnostics=tuple(sorted(set(diagnostics))))
+
+
+def _with_context(raw: RawLink, context: str) -> RawLink:
+    """``dataclasses.replace(raw, context=context)`` without its field-by-field ``__init__``: a third of
+    resolving 25,000 links, half of whose contexts name a title. RawLink has no ``__post_init__``."""
+    copy = object.__new__(RawLink)
+    copy.__dict__.update(raw.__dict__, context=context)
+    return copy
+
+
+class _Memo:
+    """Each note's resolved links and their diagnostics, kept between builds in one JSON file (not
+    pickle: it lives in a notes folder that may come from someone else).
+
+    A note's links resolve from its own links (its file) and from every note's names: ids, paths,
+    titles, aliases, headings and block ids (the targets, the anchors checked, the titles put into
+    contexts, the paths diagnostics name), with notegraph's code and the parse settings. So the file is
+    used only under the same names key, and a note's entry only for the same file (its content hash). Entries of notes
+    resolved again replace theirs; entries of notes that are gone are dropped. A damaged file is no file."""
+
+    FORMAT = 1
+
+    def __init__(self, path: Path, notes: Sequence[Note], parsed_by: str) -> None:
+        import hashlib
+
+        import orjson
+
+        from notegraph.version import code_version
+
+        self.path = path
+        self._ids = {n.id for n in notes}
+        names = [[n.id, n.path, n.title, list(n.aliases), list(n.headings), list(n.blocks)] for n in notes]
+        self.names = hashlib.sha256(f"{code_version()}\0{parsed_by}\0".encode() + orjson.dumps(names)).hexdigest()
+        self.entries: dict[str, list[Any]] = {}
+        self.fresh: dict[str, list[Any]] = {}
+        try:
+            data = orjson.loads(path.read_bytes())
+            if isinstance(data, dict) and data.get("format") == self.FORMAT and data.get("names") == self.names and isinstance(data.get("notes"), dict):
+                self.entries = data["notes"]
+        except (OSError, ValueError):
+            pass
+        self.changed = not self.entries
+
+    def links(self, note: Note) -> tuple[list[Link], list[Diagnostic]] | None:
+        """The note's kept links and diagnostics, if its entry is for this file; None otherwise."""
+        entry = self.entries.get(note.id)
+        if entry is None:
+            return None
+        try:
+            content_hash, kept_links, kept_diagnostics = entry
+            if content_hash != note.content_hash or not note.content_hash:
+                return None
+            own = note.links
+            links = []
+            for position, status, target, candidates, context in kept_links:
+                raw = own[position]
+                if context is not None:
+                    raw = _with_context(raw, context)
+                links.append(Link(note.id, raw, status, target, tuple(candidates)))
+            return links, [Diagnostic(*item) for item in kept_diagnostics]
+        except (ValueError, TypeError, IndexError):
+            return None  # a damaged entry is resolved again
+
+    def resolved(self, note: Note, positions: list[int], links: list[Link], diagnostics: list[Diagnostic]) -> None:
+        """Keep a note's links, resolved in this build (``positions``: each one's raw link in the note)."""
+        raws = note.links
+        self.fresh[note.id] = [
+            note.content_hash,
+            [
+                [position, link.status, link.target, list(link.candidates), link.raw.context if link.raw is not raws[position] else None]
+                for position, link in zip(positions, links, strict=True)
+            ],
+            [[d.path, d.line, d.severity, d.code, d.message] for d in diagnostics],
+        ]
+        self.changed = True
+
+    def save(self) -> None:
+        import orjson
+
+        from notegraph.fsutil import atomic_write_bytes
+
+        kept = {note_id: entry for note_id, entry in self.entries.items() if note_id in self._ids}
+        if not self.changed and len(kept) == len(self.entries):
+            return
+        try:
+            atomic_write_bytes(self.path, orjson.dumps({"format": self.FORMAT, "names": self.names, "notes": {**kept, **self.fresh}}))
+        except OSError:
+            pass  # only costs the next build its shortcut
 
 
 def _titles(resolved: Sequence[tuple[RawLink, Resolution]], by_id: Mapping[str, Note]) -> dict[str, str]:

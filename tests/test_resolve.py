@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from conftest import FIXTURES, write
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from notegraph.cli import main
 from notegraph.config import load_settings
@@ -86,3 +90,108 @@ def test_real_collection_slice_loads():
     assert len(c.notes) == 75
     assert statuses.count("ok") > 100 and statuses.count("ambiguous") == 0
     assert all(d.line >= 1 for d in c.diagnostics)
+
+
+def _fresh(root: Path):
+    """The collection resolved without any kept state (no parse cache, no resolved links)."""
+    return load(load_settings(root), use_cache=False)
+
+
+def _same(a, b) -> None:
+    assert a.links == b.links
+    assert a.diagnostics == b.diagnostics
+    assert a.notes == b.notes
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_kept_links_equal_links_resolved_afresh_after_any_edits(tmp_path_factory: pytest.TempPathFactory, seed: int):
+    """Links kept between builds (resolved.json) equal links resolved from nothing after any series of
+    edits, each changing one thing: a body and its links, a title, aliases, a heading, a block id, a
+    rename into another folder or to another suffix, a deletion, a new note, or a damaged or foreign
+    resolved.json."""
+    rng = random.Random(seed)
+    root = tmp_path_factory.mktemp("kept-links")
+    names = [f"n{i}" for i in range(12)]
+    folders = ["", "a/", "b/"]
+
+    def body() -> str:
+        targets = rng.sample(names, 3) + [f"Title {rng.randrange(4)}", f"Alias {rng.randrange(4)}", "missing"]
+        links = " ".join(
+            rng.choice([f"[[{t}]]", f"[[{t}#Part {rng.randrange(3)}]]", f"[[{t}#^b{rng.randrange(3)}]]", f"[{t}](../{t}.md)"]) for t in targets
+        )
+        return f"Some words about {rng.choice(names)} and {links}."
+
+    parts = {
+        i: {"title": f"Title {rng.randrange(4)}", "aliases": f"Alias {rng.randrange(4)}", "body": body(), "heading": "Part 0", "block": "b0"}
+        for i in range(12)
+    }
+    paths = {i: f"{rng.choice(folders)}{names[i]}.md" for i in range(12)}
+
+    def save(i: int) -> None:
+        part = parts[i]
+        text = f"---\ntitle: {part['title']}\naliases: [{part['aliases']}]\n---\n{part['body']}\n\n## {part['heading']}\n\nA block ^{part['block']}\n"
+        write(root, paths[i], text)
+
+    for i in range(12):
+        save(i)
+    settings_ = load_settings(root)
+    for _step in range(8):
+        _same(load(settings_), _fresh(root))
+        for _ in range(rng.randrange(1, 3)):
+            i = rng.randrange(12)
+            action = rng.choice(["body", "title", "aliases", "heading", "block", "rename", "delete", "damage"])
+            if action == "body":
+                parts[i]["body"] = body()
+            elif action == "title":
+                parts[i]["title"] = f"Title {rng.randrange(4)}"
+            elif action == "aliases":
+                parts[i]["aliases"] = f"Alias {rng.randrange(4)}"
+            elif action == "heading":
+                parts[i]["heading"] = f"Part {rng.randrange(3)}"
+            elif action == "block":
+                parts[i]["block"] = f"b{rng.randrange(3)}"
+            elif action == "rename":
+                (root / paths[i]).unlink(missing_ok=True)
+                paths[i] = f"{rng.choice(folders)}{names[i]}{rng.choice(['.md', '.markdown'])}"
+            elif action == "delete":
+                (root / paths[i]).unlink(missing_ok=True)
+                continue
+            else:
+                (root / ".notegraph" / "resolved.json").write_bytes(rng.choice([b"{", b"[]", b'{"format": 1, "names": "x", "notes": {}}', b"\x00\x01"]))
+                continue
+            save(i)
+    _same(load(settings_), _fresh(root))
+
+
+def test_an_edit_resolves_only_the_edited_notes_links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """After a body edit, the other notes' links come from resolved.json; a title edit resolves all
+    again (any link may now point elsewhere)."""
+    import notegraph.resolve as resolve_module
+
+    for i in range(30):
+        write(tmp_path, f"n{i}.md", f"# Note {i}\n\nSee [[n{(i + 1) % 30}]] and [[n{(i + 2) % 30}]] and [[Note {(i + 3) % 30}]].\n")
+    settings_ = load_settings(tmp_path)
+    load(settings_)
+    kept: list[str] = []
+    real = resolve_module._Memo.links
+
+    def counting(self, note):
+        found = real(self, note)
+        if found is not None:
+            kept.append(note.id)
+        return found
+
+    monkeypatch.setattr(resolve_module._Memo, "links", counting)
+    write(tmp_path, "n4.md", "# Note 4\n\nSee [[n5]] and [[n6]] and [[Note 7]], and now [[n9]].\n")
+    collection = load(settings_)
+    assert sorted(kept) == sorted(f"n{i}" for i in range(30) if i != 4)
+    assert collection.links == _fresh(tmp_path).links
+    kept.clear()
+    load(settings_)
+    assert len(kept) == 30  # nothing changed: nothing resolved
+    kept.clear()
+    write(tmp_path, "n9.md", "# A new title for nine\n\nSee [[n10]].\n")
+    collection = load(settings_)
+    assert kept == []
+    assert collection.links == _fresh(tmp_path).links
