@@ -184,6 +184,8 @@ class GraphResult:
     computed: int = 0  # notes whose facts were computed in this build (the others were kept from the last)
     # each note's facts key (graph.memo): equal keys, equal facts; empty when the build keeps no memo
     keys: Mapping[str, bytes] = field(default_factory=dict)
+    # graph.edges.Edges of ``graph``, when the graph stage read them (None: read them from ``graph``)
+    edges: Any = None
 
 
 def edge_rows(graph: Any) -> Iterator[tuple[str, str, str, dict[str, Any]]]:

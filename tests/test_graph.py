@@ -298,6 +298,25 @@ def test_the_pair_weights_and_adjacency_are_what_networkx_made(n: int, edges: li
         (node, [(other, data["weight"]) for other, data in undirected.adj[node].items()]) for node in undirected
     ]
     assert undirected_edges(adj) == list(undirected.edges(data="weight"))
+    # the graph page's edge count, and the key of which notes the edges join
+    pairs = set()
+    for u, v, kind in g.edges(keys=True):
+        if u != v:
+            pairs.add((min(u, v), max(u, v), kind) if kind == "similar" else (u, v, kind))
+    read = Edges.of(g, ids)
+    assert read.count() == len(pairs)
+    shuffled = list(g.edges(keys=True, data=True))
+    random.Random(n).shuffle(shuffled)
+    again = nx.MultiDiGraph()
+    again.add_nodes_from(ids)
+    again.add_edges_from((u, v, kind, {**data, "score": 0.5} if "score" in data else data) for u, v, kind, data in shuffled)
+    assert Edges.of(again, ids).joins() == read.joins()  # neither the order nor the scores
+    if shuffled:
+        u, v, kind, data = shuffled[0]
+        again.remove_edge(u, v, key=kind)
+        if not again.has_edge(v, u, key=kind) and u != v:
+            again.add_edge(v, u, key=kind, **data)  # the other way round
+            assert Edges.of(again, ids).joins() != read.joins()
 
 
 def test_terms_kept_between_builds_are_the_terms_of_the_texts(tmp_path: Path):

@@ -147,7 +147,9 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
         graph.nodes[note_id]["cluster"] = cluster_of[note_id].id if note_id in cluster_of else -1
 
     facts, keys, computed = _note_facts(ids, collection, embeddings, graph, edges, weights, ranker, cluster_of, settings, fact_keys)
-    return GraphResult(graph=graph, facts=facts, clusters=tuple(clusters), model_id=embeddings.model_id, ranker=ranker, computed=computed, keys=keys)
+    return GraphResult(
+        graph=graph, facts=facts, clusters=tuple(clusters), model_id=embeddings.model_id, ranker=ranker, computed=computed, keys=keys, edges=edges
+    )
 
 
 def _note_facts(

@@ -23,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from notegraph.fsutil import stamp
-from notegraph.model import KINDS, Cluster, Collection, GraphResult, Note, NoteFacts, Related, edge_rows
+from notegraph.model import KINDS, Cluster, Collection, GraphResult, Note, NoteFacts, Related
 from notegraph.parallel import fork_map_meanwhile, shard, workers_for
 from notegraph.render.body import Linker, render_body
 from notegraph.render.jsdata import js_call, stable_json
@@ -454,10 +454,20 @@ class _Site:
         """The key of what the home, graph and cluster pages are made from besides the listed fields:
         the clusters and the graph's edges (which notes they join and their kind, not their scores)."""
         clusters = [[c.id, c.label, list(c.terms), list(c.members), list(c.central), c.size_class] for c in self.clusters]
-        edges = sorted((u, v, key) for u, v, key, _data in edge_rows(self.nx)) if self.nx is not None else []
         digest = hashlib.sha256(listing.encode())
-        digest.update(stable_json([clusters, edges]))
+        digest.update(stable_json(clusters))
+        digest.update(self._edges.joins() if self._edges is not None else b"-")
         return digest.hexdigest()
+
+    @cached_property
+    def _edges(self) -> Any:
+        """The graph's edges between notes, as the graph stage read them (graph.edges)."""
+        if self.nx is None:
+            return None
+        from notegraph.graph.edges import Edges  # lazy: the graph package imports networkx and scipy
+
+        edges = self.graph.edges
+        return edges if edges is not None and edges.ids == self.ids else Edges.among(self.nx, self.ids)
 
     def note_context(self, note: Note, links: list[list[Any]]) -> tuple[dict[str, Any], list[HoodEntry]]:
         """The page's context, and the entries of its concept map (none when it has no map). ``links``:
@@ -696,14 +706,8 @@ class _Site:
         w.emit("index.html", ctx, lambda: _render("index.html", ctx, page_title="Home"), inputs)
 
     def _edge_count(self) -> int:
-        if self.nx is None:
-            return 0
-        pairs = set()
-        for u, v, _key, data in edge_rows(self.nx):
-            if u != v and u in self.notes and v in self.notes:
-                kind = data.get("kind", "link")
-                pairs.add((min(u, v), max(u, v), kind) if kind == "similar" else (u, v, kind))
-        return len(pairs)
+        edges = self._edges
+        return edges.count() if edges is not None else 0
 
     def write_graph(self, w: _Writer, inputs: str | None = None) -> None:
         data = graph_data(self.notes, self.nx, self.clusters, self.slugs)
