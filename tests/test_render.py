@@ -12,6 +12,7 @@ import networkx as nx
 import pytest
 from bs4 import BeautifulSoup, Tag
 
+from notegraph.graph.edges import Edges
 from notegraph.model import Citation, Cluster, Collection, GraphResult, Neighbour, Note, NoteFacts, Related
 from notegraph.parallel import cpus
 from notegraph.parse import parse_note
@@ -705,7 +706,8 @@ def test_graph_layout_scales_and_collapses(collection: Collection) -> None:
     for i in range(3000):
         g.add_edge(f"n{i:04d}", f"n{(i * 7 + 1) % 3000:04d}", kind="link")
     clusters = tuple(Cluster(c, f"c{c}", (), tuple(f"n{i:04d}" for i in range(c, 3000, 30)), (), "medium") for c in range(30))
-    data = graph_data(notes, g, clusters, {k: k for k in notes})
+    edges = Edges.of(g, sorted(notes))
+    data = graph_data(notes, edges, clusters, {k: k for k in notes})
     assert len(data["nodes"]) == 3000 and len(data["nodes"]) > data["budget"]
     assert len({(n[4], n[5]) for n in data["nodes"]}) == 3000
     # clusters do not overlap
@@ -713,7 +715,7 @@ def test_graph_layout_scales_and_collapses(collection: Collection) -> None:
     for i, (x1, y1, r1) in enumerate(circles):
         for x2, y2, r2 in circles[i + 1 :]:
             assert (x1 - x2) ** 2 + (y1 - y2) ** 2 >= (r1 + r2) ** 2 - 1e-6
-    assert graph_data(notes, g, clusters, {k: k for k in notes}) == data
+    assert graph_data(notes, edges, clusters, {k: k for k in notes}) == data
 
 
 # -- determinism and reuse ---------------------------------------------------------------------------

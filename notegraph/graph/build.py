@@ -215,9 +215,8 @@ def _note_facts(
 def _pair_weights(edges: Edges) -> dict[tuple[str, str], float]:
     """One entry per pair of notes joined either way, weighted by the sum of its edges (a similar
     edge's score, 1 for the others), summed in the order of the edges sorted by (source, target,
-    kind): the notes' ids are sorted, so their indices sort as they do."""
-    kind_order = np.argsort(np.argsort(np.array(edges.kind_names)))  # each kind code's place by name
-    order = np.lexsort((kind_order[edges.kinds], edges.targets, edges.sources))  # (u, v, kind) is unique
+    kind) (``Edges.by_name``)."""
+    order = edges.by_name()  # (u, v, kind) is unique
     similar = edges.kind_names.index("similar")
     ids = edges.ids
     weights: dict[tuple[str, str], float] = {}

@@ -41,38 +41,41 @@ class Edges:
 
     @classmethod
     def of(cls, graph: Any, ids: Sequence[str]) -> Edges:
-        """The edges of a networkx multigraph whose nodes are ``ids``."""
-        index = {note_id: i for i, note_id in enumerate(ids)}
-        return cls(ids, ((index[u], index[v], data["kind"], data.get("score")) for u, v, _key, data in edge_rows(graph)))
-
-    @classmethod
-    def among(cls, graph: Any, ids: Sequence[str]) -> Edges:
         """The edges of a networkx multigraph that join two notes of ``ids``, of the kind their data
         names (``link`` when none)."""
         index = {note_id: i for i, note_id in enumerate(ids)}
         rows = edge_rows(graph)
         return cls(ids, ((index[u], index[v], data.get("kind", "link"), data.get("score")) for u, v, _key, data in rows if u in index and v in index))
 
+    def by_name(self) -> np.ndarray:
+        """The order of the edges sorted by (source, target, kind name), as their notes' and kinds'
+        names sort (the ids are sorted, so their indices sort as they do)."""
+        kind_order = np.argsort(np.argsort(np.array(self.kind_names)))  # each kind code's place by name
+        return np.lexsort((kind_order[self.kinds], self.targets, self.sources))
+
     def joins(self) -> bytes:
         """A digest of which notes the edges join and with which kind (not their scores), whatever
-        their order: the edges sorted by (source, target, kind name)."""
+        their order."""
         import hashlib
 
-        kind_order = np.argsort(np.argsort(np.array(self.kind_names)))  # each kind code's place by name
-        kinds = kind_order[self.kinds].astype(np.int64) if len(self) else np.zeros(0, dtype=np.int64)
-        order = np.lexsort((kinds, self.targets, self.sources))
-        digest = hashlib.sha256("\0".join(self.ids).encode() + b"\1" + "\0".join(sorted(self.kind_names)).encode() + b"\1")
-        digest.update(np.ascontiguousarray(np.stack([self.sources[order], self.targets[order], kinds[order]]), dtype="<i8").tobytes())
+        order = self.by_name()
+        digest = hashlib.sha256("\0".join(self.ids).encode() + b"\1" + "\0".join(self.kind_names).encode() + b"\1")
+        digest.update(np.ascontiguousarray(np.stack([self.sources[order], self.targets[order], self.kinds[order].astype(np.int64)]), dtype="<i8").tobytes())
         return digest.digest()
 
-    def count(self) -> int:
-        """Edges between two different notes: a similar edge once whichever way it was found, the
-        others by direction (as the graph page draws them)."""
+    def drawn(self) -> np.ndarray:
+        """The edges as the graph page draws them, each once and sorted: rows of (source, target, kind)
+        between two different notes, the kind as an index into ``KINDS`` (another kind is drawn as a
+        link), a similar edge from its lower note whichever way it was found."""
         a, b = self.sources, self.targets
-        similar = self.kinds == self.kind_names.index("similar")
+        kinds = np.where(self.kinds < len(self.KINDS), self.kinds, 0).astype(np.int64)
+        similar = kinds == self.KINDS.index("similar")
         low, high = np.where(similar, np.minimum(a, b), a), np.where(similar, np.maximum(a, b), b)
-        joined = np.stack([low, high, self.kinds.astype(np.int64)], axis=1)[a != b]
-        return len(np.unique(joined, axis=0))
+        return np.unique(np.stack([low, high, kinds], axis=1)[a != b], axis=0)
+
+    def count(self) -> int:
+        """Edges between two different notes, as the graph page draws them (``drawn``)."""
+        return len(self.drawn())
 
     def __len__(self) -> int:
         return len(self.sources)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+
 from notegraph.model import KINDS, Cluster, Neighbour, Note, NoteFacts
 
 HOOD_BUDGET = 24  # neighbours drawn around a note; the page states how many there are in all
@@ -327,28 +329,23 @@ GOLDEN_ANGLE = math.pi * (3 - math.sqrt(5))
 SPACING = 58.0
 
 
-def graph_data(notes: Mapping[str, Note], graph: Any, clusters: Sequence[Cluster], slugs: Mapping[str, str]) -> dict[str, Any]:
+def graph_data(notes: Mapping[str, Note], edges: Any, clusters: Sequence[Cluster], slugs: Mapping[str, str]) -> dict[str, Any]:
     """Every note with a precomputed position: clusters packed in rows, members on a sunflower around each.
+    ``edges``: the graph's edges between the notes (``graph.edges.Edges`` over their sorted ids), or None.
 
     O(n log n); no force simulation, so 5,000 notes lay out in milliseconds and the same notes always land
     in the same places."""
     ids = sorted(notes)
-    index = {note_id: i for i, note_id in enumerate(ids)}
     edge_kinds = ["link", "similar", "source"]
-    neighbours: defaultdict[str, set[str]] = defaultdict(set)
-    edge_set: set[tuple[int, int, int]] = set()
-    if graph is not None:
-        for u, v, data in graph.edges(data=True):
-            if u == v or u not in index or v not in index:
-                continue
-            kind = data.get("kind", "link")
-            k = edge_kinds.index(kind) if kind in edge_kinds else 0
-            a, b = index[u], index[v]
-            if kind == "similar" and a > b:
-                a, b = b, a
-            edge_set.add((a, b, k))
-            neighbours[u].add(v)
-            neighbours[v].add(u)
+    drawn: list[list[int]] = []
+    joined = [0] * len(ids)  # how many other notes each is joined with, either way
+    if edges is not None:
+        assert edges.ids == ids and list(edges.KINDS) == edge_kinds, "edges over the sorted notes, in the page's kinds"
+        rows = edges.drawn()
+        drawn = rows.tolist()
+        pairs = np.unique(np.sort(rows[:, :2], axis=1), axis=0)
+        joined = np.bincount(pairs.ravel(), minlength=len(ids)).tolist()
+    neighbours = dict(zip(ids, joined, strict=True))
     cluster_of: dict[str, int] = {}
     for cluster in clusters:
         for member in cluster.members:
@@ -362,7 +359,7 @@ def graph_data(notes: Mapping[str, Note], graph: Any, clusters: Sequence[Cluster
     local: dict[str, tuple[float, float]] = {}
     radius: dict[int, float] = {}
     for cid, members in groups.items():
-        members.sort(key=lambda m: (-len(neighbours[m]), notes[m].title.lower(), m))
+        members.sort(key=lambda m: (-neighbours[m], notes[m].title.lower(), m))
         for i, member in enumerate(members):
             r = SPACING * math.sqrt(i)
             local[member] = (r * math.cos(i * GOLDEN_ANGLE), r * math.sin(i * GOLDEN_ANGLE))
@@ -406,7 +403,7 @@ def graph_data(notes: Mapping[str, Note], graph: Any, clusters: Sequence[Cluster
         lx, ly = local[note_id]
         cx, cy = centres[cid]
         kind = KINDS.index(note.kind) if note.kind in KINDS else 0
-        node_rows.append([slugs[note_id], note.title, kind, cluster_index[cid], round(cx + lx, 1), round(cy + ly, 1), len(neighbours[note_id])])
+        node_rows.append([slugs[note_id], note.title, kind, cluster_index[cid], round(cx + lx, 1), round(cy + ly, 1), neighbours[note_id]])
     return {
         "budget": GRAPH_BUDGET,
         "kinds": list(KINDS),
@@ -418,5 +415,5 @@ def graph_data(notes: Mapping[str, Note], graph: Any, clusters: Sequence[Cluster
         "palette": list(CLUSTER_PALETTE),
         "clusters": cluster_rows,
         "nodes": node_rows,
-        "edges": sorted(edge_set),
+        "edges": drawn,
     }

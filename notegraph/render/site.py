@@ -467,7 +467,7 @@ class _Site:
         from notegraph.graph.edges import Edges  # lazy: the graph package imports networkx and scipy
 
         edges = self.graph.edges
-        return edges if edges is not None and edges.ids == self.ids else Edges.among(self.nx, self.ids)
+        return edges if edges is not None and edges.ids == self.ids else Edges.of(self.nx, self.ids)
 
     def note_context(self, note: Note, links: list[list[Any]]) -> tuple[dict[str, Any], list[HoodEntry]]:
         """The page's context, and the entries of its concept map (none when it has no map). ``links``:
@@ -710,7 +710,7 @@ class _Site:
         return edges.count() if edges is not None else 0
 
     def write_graph(self, w: _Writer, inputs: str | None = None) -> None:
-        data = graph_data(self.notes, self.nx, self.clusters, self.slugs)
+        data = graph_data(self.notes, self._edges, self.clusters, self.slugs)
         w.emit("assets/graph-data.js", data, lambda: js_call("NG_GRAPH", data), inputs)
         ctx = {
             **self.base("", "graph", ["assets/map-options.js", "assets/graph.js", "assets/graph-data.js"], uses_vis=True),
