@@ -138,49 +138,56 @@ def resolve(
     known: dict[tuple[str, str, str], Resolution] = {}
     for note in ordered:
         found = kept.links(note) if kept is not None else None
-        if found is not None:
-            links.extend(found[0])
-            diagnostics.extend(found[1])
-            continue
-        if index is None:
-            index = NameIndex.build(ordered)
-        resolved: list[tuple[int, RawLink, Resolution]] = []
-        folder = note.folder
-        for position, raw in enumerate(note.links):
-            if not raw.target.strip():
-                res = resolve_target(index, note, raw)
-            else:
-                cached = known.get((raw.target, raw.style, folder))
-                res = known[(raw.target, raw.style, folder)] = cached or resolve_target(index, note, raw)
-            if res.status != "attachment":
-                resolved.append((position, raw, res))
-        titles = _titles([(raw, res) for _position, raw, res in resolved], by_id)
-        own_links: list[Link] = []
-        own_diagnostics: list[Diagnostic] = []
-        for _position, raw, res in resolved:
-            if res.status == "dangling":
-                own_diagnostics.append(Diagnostic(note.path, raw.line, "warning", "dangling-link", f"{_describe(raw)} points to no note"))
-            elif res.status == "ambiguous":
-                own_diagnostics.append(Diagnostic(note.path, raw.line, "warning", "ambiguous-link", f"{_describe(raw)} is ambiguous: {res.message}"))
-            elif res.status == "outside":
-                own_diagnostics.append(Diagnostic(note.path, raw.line, "warning", "outside-link", f"{_describe(raw)} {res.message}"))
-            elif res.message:
-                own_diagnostics.append(Diagnostic(note.path, raw.line, "warning", "ambiguous-link", f"{_describe(raw)} {res.message}"))
-            if res.status == "ok" and res.target is not None:
-                _check_anchor(by_id[res.target], raw, note, own_diagnostics)
-            status = res.status if res.status in ("ok", "dangling", "ambiguous", "outside") else "dangling"
-            context = _context_with_titles(raw.context, titles) if titles and raw.context else raw.context
-            if context != raw.context:
-                raw = _with_context(raw, context)
-            own_links.append(Link(source=note.id, raw=raw, status=status, target=res.target, candidates=res.candidates))  # type: ignore[arg-type]
-        if kept is not None:
-            kept.resolved(note, [position for position, _raw, _res in resolved], own_links, own_diagnostics)
-        links.extend(own_links)
-        diagnostics.extend(own_diagnostics)
+        if found is None:
+            if index is None:
+                index = NameIndex.build(ordered)
+            positions, own_links, own_diagnostics = _resolve_note(note, index, by_id, known)
+            if kept is not None:
+                kept.resolved(note, positions, own_links, own_diagnostics)
+            found = own_links, own_diagnostics
+        links.extend(found[0])
+        diagnostics.extend(found[1])
     if kept is not None:
         kept.save()
     diagnostics.extend(_duplicate_titles(ordered))
     return Collection(root=root, notes=by_id, links=tuple(links), diagnostics=tuple(sorted(set(diagnostics))))
+
+
+def _resolve_note(
+    note: Note, index: NameIndex, by_id: Mapping[str, Note], known: dict[tuple[str, str, str], Resolution]
+) -> tuple[list[int], list[Link], list[Diagnostic]]:
+    """A note's links resolved, with where each stands among the note's raw links, and the problems
+    found. ``known``: resolutions by (target, style, folder), shared across the notes of a build."""
+    resolved: list[tuple[int, RawLink, Resolution]] = []
+    folder = note.folder
+    for position, raw in enumerate(note.links):
+        if not raw.target.strip():
+            res = resolve_target(index, note, raw)
+        else:
+            cached = known.get((raw.target, raw.style, folder))
+            res = known[(raw.target, raw.style, folder)] = cached or resolve_target(index, note, raw)
+        if res.status != "attachment":
+            resolved.append((position, raw, res))
+    titles = _titles([(raw, res) for _position, raw, res in resolved], by_id)
+    links: list[Link] = []
+    diagnostics: list[Diagnostic] = []
+    for _position, raw, res in resolved:
+        if res.status == "dangling":
+            diagnostics.append(Diagnostic(note.path, raw.line, "warning", "dangling-link", f"{_describe(raw)} points to no note"))
+        elif res.status == "ambiguous":
+            diagnostics.append(Diagnostic(note.path, raw.line, "warning", "ambiguous-link", f"{_describe(raw)} is ambiguous: {res.message}"))
+        elif res.status == "outside":
+            diagnostics.append(Diagnostic(note.path, raw.line, "warning", "outside-link", f"{_describe(raw)} {res.message}"))
+        elif res.message:
+            diagnostics.append(Diagnostic(note.path, raw.line, "warning", "ambiguous-link", f"{_describe(raw)} {res.message}"))
+        if res.status == "ok" and res.target is not None:
+            _check_anchor(by_id[res.target], raw, note, diagnostics)
+        status = res.status if res.status in ("ok", "dangling", "ambiguous", "outside") else "dangling"
+        context = _context_with_titles(raw.context, titles) if titles and raw.context else raw.context
+        if context != raw.context:
+            raw = _with_context(raw, context)
+        links.append(Link(source=note.id, raw=raw, status=status, target=res.target, candidates=res.candidates))  # type: ignore[arg-type]
+    return [position for position, _raw, _res in resolved], links, diagnostics
 
 
 def _with_context(raw: RawLink, context: str) -> RawLink:
@@ -198,8 +205,9 @@ class _Memo:
     A note's links resolve from its own links (its file) and from every note's names: ids, paths,
     titles, aliases, headings and block ids (the targets, the anchors checked, the titles put into
     contexts, the paths diagnostics name), with notegraph's code and the parse settings. So the file is
-    used only under the same names key, and a note's entry only for the same file (its content hash). Entries of notes
-    resolved again replace theirs; entries of notes that are gone are dropped. A damaged file is no file."""
+    used only under the same names key, and a note's entry only for the same file (its content hash).
+    Entries of notes resolved again replace theirs; entries of notes that are gone are dropped. A
+    damaged file is no file."""
 
     FORMAT = 1
 

@@ -58,10 +58,12 @@ def embed_notes(
     """
     ids = sorted(notes)
     chunks, fresh_chunks = _chunks(notes, ids, cache, max_words)
-    hashes = [text_hash(model_id, chunk) for note_id in ids for chunk in chunks[note_id]]  # every note's, in order
+    hashes: list[str] = []  # every note's chunks', in order
     texts: dict[str, str] = {}  # hash -> text, each distinct text once
-    for digest, chunk in zip(hashes, (chunk for note_id in ids for chunk in chunks[note_id]), strict=True):
-        texts.setdefault(digest, chunk)
+    for note_id in ids:
+        for chunk in chunks[note_id]:
+            hashes.append(digest := text_hash(model_id, chunk))
+            texts.setdefault(digest, chunk)
 
     found = cache.get_many(model_id, texts)
     dims = {vector.shape[0] for vector in found.values()}
