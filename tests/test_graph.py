@@ -305,6 +305,10 @@ def test_the_pair_weights_and_adjacency_are_what_networkx_made(n: int, edges: li
             pairs.add((min(u, v), max(u, v), kind) if kind == "similar" else (u, v, kind))
     read = Edges.of(g, ids)
     assert read.count() == len(pairs)
+    kind_code = {kind: i for i, kind in enumerate(Edges.KINDS)}
+    assert read.drawn().tolist() == sorted([ids.index(u), ids.index(v), kind_code[kind]] for u, v, kind in pairs)
+    joined = {note_id: len((set(g.successors(note_id)) | set(g.predecessors(note_id))) - {note_id}) for note_id in ids}
+    assert read.joined().tolist() == [joined[note_id] for note_id in ids]
     shuffled = list(g.edges(keys=True, data=True))
     random.Random(n).shuffle(shuffled)
     again = nx.MultiDiGraph()

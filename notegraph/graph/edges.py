@@ -38,6 +38,7 @@ class Edges:
         self.kinds = np.array([code[kind] for kind in kinds], dtype=np.uint8)
         self.scores = np.array(scores, dtype=np.float64)
         self.scored = np.array(scored, dtype=np.uint8)
+        self._drawn: np.ndarray | None = None
 
     @classmethod
     def of(cls, graph: Any, ids: Sequence[str]) -> Edges:
@@ -66,12 +67,55 @@ class Edges:
     def drawn(self) -> np.ndarray:
         """The edges as the graph page draws them, each once and sorted: rows of (source, target, kind)
         between two different notes, the kind as an index into ``KINDS`` (another kind is drawn as a
-        link), a similar edge from its lower note whichever way it was found."""
-        a, b = self.sources, self.targets
-        kinds = np.where(self.kinds < len(self.KINDS), self.kinds, 0).astype(np.int64)
-        similar = kinds == self.KINDS.index("similar")
-        low, high = np.where(similar, np.minimum(a, b), a), np.where(similar, np.maximum(a, b), b)
-        return np.unique(np.stack([low, high, kinds], axis=1)[a != b], axis=0)
+        link), a similar edge from its lower note whichever way it was found. Made once (read-only)."""
+        if self._drawn is None:
+            a, b = self.sources, self.targets
+            kinds = np.where(self.kinds < len(self.KINDS), self.kinds, 0).astype(np.int64)
+            similar = kinds == self.KINDS.index("similar")
+            low, high = np.where(similar, np.minimum(a, b), a), np.where(similar, np.maximum(a, b), b)
+            keep = a != b
+            # one integer per row, ordered as the rows (low, high, kind) sort: a 1-D unique, not a row-wise one
+            n, k = max(len(self.ids), 1), len(self.KINDS)
+            codes = np.unique((low[keep] * n + high[keep]) * k + kinds[keep])
+            pair, kind = np.divmod(codes, k)
+            self._drawn = np.stack([pair // n, pair % n, kind], axis=1)
+            self._drawn.flags.writeable = False
+        return self._drawn
+
+    def _pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each two different notes that an edge joins (either way, any kind), once: (lower, higher)."""
+        rows = self.drawn()
+        n = max(len(self.ids), 1)
+        pairs = np.unique(np.minimum(rows[:, 0], rows[:, 1]) * n + np.maximum(rows[:, 0], rows[:, 1]))
+        return pairs // n, pairs % n
+
+    def joined(self) -> np.ndarray:
+        """How many other notes each note is joined with (either way, any kind), as the graph page counts."""
+        return np.bincount(np.concatenate(self._pairs()), minlength=len(self.ids))
+
+    def neighbours(self) -> list[list[int]]:
+        """Each note's neighbours: the other notes an edge joins it with (either way, any kind), in order."""
+        low, high = self._pairs()
+        out: list[list[int]] = [[] for _ in self.ids]
+        ends = np.concatenate([low, high])
+        others = np.concatenate([high, low])
+        order = np.lexsort((others, ends))
+        for end, other in zip(ends[order].tolist(), others[order].tolist(), strict=True):
+            out[end].append(other)
+        return out
+
+    def targets_of(self, kinds: Iterable[str], where: Sequence[bool]) -> list[list[int]]:
+        """Each note's targets by edges of ``kinds`` to another note for which ``where`` (a boolean per
+        note) holds, each once, in order."""
+        codes = [self.kind_names.index(kind) for kind in kinds if kind in self.kind_names]
+        keep = np.isin(self.kinds, codes) & (self.sources != self.targets)
+        keep[keep] = np.asarray(where, dtype=bool)[self.targets[keep]]
+        n = max(len(self.ids), 1)
+        pairs = np.unique(self.sources[keep] * n + self.targets[keep])
+        out: list[list[int]] = [[] for _ in self.ids]
+        for source, target in zip((pairs // n).tolist(), (pairs % n).tolist(), strict=True):
+            out[source].append(target)
+        return out
 
     def count(self) -> int:
         """Edges between two different notes, as the graph page draws them (``drawn``)."""

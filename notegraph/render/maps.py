@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import numpy as np
-
 from notegraph.model import KINDS, Cluster, Neighbour, Note, NoteFacts
 
 HOOD_BUDGET = 24  # neighbours drawn around a note; the page states how many there are in all
@@ -341,10 +339,8 @@ def graph_data(notes: Mapping[str, Note], edges: Any, clusters: Sequence[Cluster
     joined = [0] * len(ids)  # how many other notes each is joined with, either way
     if edges is not None:
         assert edges.ids == ids and list(edges.KINDS) == edge_kinds, "edges over the sorted notes, in the page's kinds"
-        rows = edges.drawn()
-        drawn = rows.tolist()
-        pairs = np.unique(np.sort(rows[:, :2], axis=1), axis=0)
-        joined = np.bincount(pairs.ravel(), minlength=len(ids)).tolist()
+        drawn = edges.drawn().tolist()
+        joined = edges.joined().tolist()
     neighbours = dict(zip(ids, joined, strict=True))
     cluster_of: dict[str, int] = {}
     for cluster in clusters:

@@ -769,6 +769,14 @@ class _Site:
 
     def write_clusters(self, w: _Writer, inputs: str | None = None) -> None:
         cluster_of = {m: c.id for c in self.clusters for m in c.members}
+        ids, index = self.ids, {note_id: i for i, note_id in enumerate(self.ids)}
+        edges = self._edges
+        # each note's papers it links to or cites, and its neighbours (read once from the graph's edges)
+        if edges is not None:
+            papers_of = edges.targets_of(("link", "source"), [self.notes[i].kind == "paper" for i in ids])
+            neighbours_of = edges.neighbours()
+        else:
+            papers_of = neighbours_of = [[] for _ in ids]
         for cluster in self.clusters:
             members = [m for m in cluster.members if m in self.notes]
             central = [m for m in cluster.central if m in self.notes]
@@ -776,19 +784,15 @@ class _Site:
             cited: defaultdict[str, set[str]] = defaultdict(set)
             bridges: defaultdict[str, set[str]] = defaultdict(set)
             bridge_clusters: defaultdict[str, set[int]] = defaultdict(set)
-            if self.nx is not None:
-                for member in members:
-                    if not self.nx.has_node(member):
-                        continue
-                    for _, target, data in self.nx.out_edges(member, data=True):
-                        if data.get("kind") in ("link", "source") and target in self.notes and target != member:
-                            if self.notes[target].kind == "paper":
-                                cited[target].add(member)
-                    for other in set(self.nx.successors(member)) | set(self.nx.predecessors(member)):
-                        other_cluster = cluster_of.get(other)
-                        if other in self.notes and other_cluster is not None and other_cluster != cluster.id:
-                            bridges[member].add(other)
-                            bridge_clusters[member].add(other_cluster)
+            for member in members:
+                row = index[member]
+                for target in papers_of[row]:
+                    cited[ids[target]].add(member)
+                for other in neighbours_of[row]:
+                    other_cluster = cluster_of.get(ids[other])
+                    if other_cluster is not None and other_cluster != cluster.id:
+                        bridges[member].add(ids[other])
+                        bridge_clusters[member].add(other_cluster)
             papers = sorted(cited, key=lambda p: (-len(cited[p]), self.notes[p].title.lower(), p))[:10]
             bridge_ids = sorted(bridges, key=lambda b: (-len(bridges[b]), self.notes[b].title.lower(), b))[:15]
             ctx = {
