@@ -19,3 +19,12 @@ class BuildError(NotegraphError):
 
 class BusyError(NotegraphError):
     """Another build holds the lock on this collection."""
+
+
+class NotesHaveErrors(BuildError):
+    """A build asked to keep the published site when a note has errors found some (``serve``: a note
+    saved mid-edit never replaces its good page). ``diagnostics`` are the errors."""
+
+    def __init__(self, diagnostics: tuple[object, ...]) -> None:
+        super().__init__(f"{len(diagnostics)} error(s) in the notes")
+        self.diagnostics = diagnostics

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from notegraph.config import Settings
-from notegraph.errors import BuildError
+from notegraph.errors import BuildError, NotesHaveErrors
 from notegraph.model import Collection, Diagnostic, GraphResult, Note
 from notegraph.parse import read_notes
 from notegraph.resolve import resolve
@@ -331,8 +331,11 @@ def build(
     factory: Callable[[], Any] | None = None,
     *,
     timer: Callable[[str], AbstractContextManager[Any]] = _untimed,
+    keep_on_errors: bool = False,
 ) -> BuildReport:
     """Parse, resolve, embed, graph and render into a staging folder, then swap it in whole.
+    ``keep_on_errors``: when a note has errors and a site is published, raise NotesHaveErrors before
+    anything is written, rather than build around the bad notes (``serve`` keeps its last good site).
 
     When nothing the site depends on has changed since the last build (the notes, the settings, the
     model, notegraph's code) and the published site is untouched, nothing is embedded, ranked or
@@ -350,7 +353,10 @@ def build(
             notes, diagnostics, parse_cache = _read(settings, use_cache=True)
         with timer("resolve"):
             collection = _resolve(settings, notes, diagnostics, parse_cache)
-            fail_if_strict(CheckReport(collection), settings.strict)
+            checked = CheckReport(collection)
+            if keep_on_errors and checked.errors and out.is_dir():
+                raise NotesHaveErrors(tuple(checked.errors))
+            fail_if_strict(checked, settings.strict)
             key = settings_key(settings, getattr(factory, "model_id", None))
             fingerprint = build_fingerprint(key, parse_cache.digest())
             note_stamps = parse_cache.stamps()

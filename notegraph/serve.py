@@ -18,7 +18,7 @@ from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from notegraph.config import Settings
-from notegraph.errors import NotegraphError
+from notegraph.errors import NotegraphError, NotesHaveErrors
 from notegraph.model import Diagnostic
 
 Echo = Callable[[str, bool], None]  # (message, to stderr)
@@ -270,9 +270,12 @@ class LiveSite:
         before = _manifest_bytes(self.out)
         try:
             settings = self._settings()
-            if before is not None and self._keep_last_good(settings):
-                return False
-            report = build(settings, self.factory or self._kept.factory_for(settings))
+            # a note with errors (front matter half typed) never replaces its good page: the last good
+            # site stays until the notes are fixed
+            report = build(settings, self.factory or self._kept.factory_for(settings), keep_on_errors=before is not None)
+        except NotesHaveErrors as exc:
+            self._keep_last_good(exc.diagnostics)
+            return False
         except NotegraphError as exc:
             self._report_failure(exc)
             return False
@@ -291,20 +294,13 @@ class LiveSite:
         self.echo(f"built {report.notes} notes in {took:.1f}s: {what}", False)
         return True
 
-    def _keep_last_good(self, settings: Settings) -> bool:
-        """True (after printing why) when a note has errors. `notegraph build` goes on around a bad note;
-        a live site keeps its last good version instead, so a note saved mid-edit (front matter half
-        typed) never replaces its good page."""
-        from notegraph.pipeline import check
-
-        errors = check(settings).errors
-        if not errors:
-            return False
+    def _keep_last_good(self, errors: tuple[Any, ...]) -> None:
+        """Say why the site was not rebuilt. `notegraph build` goes on around a bad note; a live site
+        keeps its last good version instead, so a note saved mid-edit never replaces its good page."""
         for diagnostic in errors:
             self.echo(diagnostic.format(), True)
         self._shown = set()  # show every diagnostic again after the next good build
         self.echo(f"not rebuilt: {len(errors)} error(s) in the notes; still serving the last good site", True)
-        return True
 
     def _report_failure(self, exc: NotegraphError) -> None:
         """Show why: with --strict the error says only how many problems there are, so list them."""

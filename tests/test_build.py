@@ -18,7 +18,7 @@ from conftest import ROOT, FakeFactory, write
 
 from notegraph.cli import main
 from notegraph.config import load_settings
-from notegraph.errors import BuildError, BusyError
+from notegraph.errors import BuildError, BusyError, NotesHaveErrors
 from notegraph.fsutil import build_lock
 from notegraph.pipeline import build
 
@@ -122,6 +122,29 @@ def test_strict_failure_keeps_previous_site(tmp_path: Path):
     assert {p: (out / p).read_bytes() for p in site_pages(out)} == before
     report = build(load_settings(root, out=out), factory=FakeFactory())  # without --strict it goes on
     assert any(d.code == "front-matter" for d in report.diagnostics)
+
+
+def test_keep_on_errors_refuses_before_writing_and_names_the_errors(tmp_path: Path):
+    """What serve asks for: a note with errors leaves the published site and the build's state as they
+    were, and the errors come with the refusal; a first build (nothing published) goes on around them."""
+    root = collection(tmp_path)
+    out = tmp_path / "site"
+    write(root, "bad.md", "---\ntitle: [broken\n---\nBad.\n")
+    first = build(load_settings(root, out=out), factory=FakeFactory(), keep_on_errors=True)
+    assert any(d.code == "front-matter" for d in first.diagnostics)
+    (root / "bad.md").unlink()
+    build(load_settings(root, out=out), factory=FakeFactory())
+    before = {p: (out / p).read_bytes() for p in site_pages(out)}
+    # what the stages after resolve keep (resolve's own cache may learn the broken note)
+    state = {p: p.stat().st_mtime_ns for p in (root / ".notegraph").iterdir() if p.suffix in (".json", ".npz") and p.name != "resolved.json"}
+    (root / "n3.md").write_text("---\ntitle: [broken\n---\nNow broken.\n")
+    with pytest.raises(NotesHaveErrors) as refused:
+        build(load_settings(root, out=out), factory=FakeFactory(), keep_on_errors=True)
+    assert [d.path for d in refused.value.diagnostics] == ["n3.md"]  # type: ignore[attr-defined]
+    assert {p: (out / p).read_bytes() for p in site_pages(out)} == before
+    assert {p: p.stat().st_mtime_ns for p in state} == state
+    report = build(load_settings(root, out=out), factory=FakeFactory())  # without it the build goes on
+    assert any(d.code == "front-matter" for d in report.diagnostics) and report.pages_written
 
 
 def test_out_folder_refused_where_it_would_destroy(tmp_path: Path):
