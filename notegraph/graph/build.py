@@ -104,14 +104,14 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
             idx, scores = nearest(vectors, settings.similar_k, exact_max=settings.ann_threshold)
         else:  # exact, in fixed point, and kept between builds (graph.rankstate)
             idx, scores = similar_notes(embeddings.ids, vectors, settings.similar_k, settings.similar_state)
-        for row, note_id in enumerate(embeddings.ids):
-            for col, score in zip(idx[row], scores[row], strict=True):
-                if score < settings.similar_threshold or not np.isfinite(score):
-                    continue
-                other = embeddings.ids[int(col)]
-                if graph.has_edge(other, note_id, key="similar"):
-                    continue
-                graph.add_edge(note_id, other, key="similar", kind="similar", score=round(float(score), 4))
+        near_ids = embeddings.ids
+        # the kept (row, rank) places in row order, as the loops over rows and their ranks met them
+        rows, ranks = np.nonzero(np.isfinite(scores) & (scores >= settings.similar_threshold))
+        for row, col, score in zip(rows.tolist(), idx[rows, ranks].tolist(), scores[rows, ranks].tolist(), strict=True):
+            note_id, other = near_ids[row], near_ids[col]
+            if graph.has_edge(other, note_id, key="similar"):
+                continue
+            graph.add_edge(note_id, other, key="similar", kind="similar", score=round(score, 4))
 
     if not settings.full:
         ranker = Ranker(collection, embeddings, graph, precompute=False)
