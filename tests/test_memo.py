@@ -239,6 +239,48 @@ def test_a_key_changes_with_each_of_its_notes_inputs_and_no_other_notes_key():
     assert moved(rows=(rows[0], rows[1] + np.array([[0], [0], [0], [0.01]], dtype=np.float32))) == {"d"}
 
 
+def test_a_digest_moves_with_each_thing_other_notes_take_from_the_note_and_the_salt_with_the_model():
+    """A note's digest names its vectors by its chunk texts (the embedding cache's one vector per text
+    under the model): each of its inputs moves it, and the model and the vectors' size move the salt."""
+    import numpy as np
+
+    from notegraph.embed.stage import Embeddings
+    from notegraph.graph.memo import note_digests, salt_of
+    from notegraph.model import Note
+
+    note = Note(id="a", path="a.md", title="A", kind="concept", lede="Lede.", question=None)
+    vectors = np.ones((1, 4), dtype=np.float32)
+    base_embeddings = Embeddings("m", ["a"], vectors, {"a": ["chunk one"]}, {"a": vectors})
+
+    def digest(note: Note = note, chunks: list[str] | None = None, out: tuple[str, ...] = ("b",), into: tuple[str, ...] = ()) -> bytes:
+        embeddings = dataclasses.replace(base_embeddings, chunks={"a": chunks or ["chunk one"]})
+        return note_digests(["a"], {"a": note}, embeddings, {"a": list(out)}, {"a": list(into)})["a"]
+
+    base = digest()
+    changes = [
+        digest(note=dataclasses.replace(note, title="B")),
+        digest(note=dataclasses.replace(note, kind="paper")),
+        digest(note=dataclasses.replace(note, lede="Other.")),
+        digest(note=dataclasses.replace(note, question="Why?")),
+        digest(chunks=["chunk two"]),
+        digest(chunks=["chunk one", "chunk two"]),
+        digest(out=("c",)),
+        digest(out=()),
+        digest(into=("b",)),
+    ]
+    assert base not in changes and len(set(changes)) == len(changes)
+    assert digest(out=("b",)) == base
+    salt = salt_of("code", base_embeddings, (5, 0.5), b"ranking")
+    others = [
+        salt_of("code2", base_embeddings, (5, 0.5), b"ranking"),
+        salt_of("code", dataclasses.replace(base_embeddings, model_id="m2"), (5, 0.5), b"ranking"),
+        salt_of("code", dataclasses.replace(base_embeddings, vectors=np.ones((1, 8), dtype=np.float32)), (5, 0.5), b"ranking"),
+        salt_of("code", base_embeddings, (6, 0.5), b"ranking"),
+        salt_of("code", base_embeddings, (5, 0.5), b"ranking2"),
+    ]
+    assert salt not in others and len(set(others)) == len(others)
+
+
 def test_a_damaged_memo_is_an_empty_one(tmp_path: Path):
     rng = random.Random(3)
     root = tmp_path / "notes"

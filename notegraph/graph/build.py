@@ -23,7 +23,7 @@ from notegraph.graph.clusters import (
 )
 from notegraph.graph.edges import Edges
 from notegraph.graph.lexical import TermCounts, TermsMemo
-from notegraph.graph.memo import FactKeys, FactsMemo, KeptFacts, Passages, encode, note_digests
+from notegraph.graph.memo import FactKeys, FactsMemo, KeptFacts, Passages, encode, note_digests, salt_of
 from notegraph.graph.rank import Ranker
 from notegraph.graph.rankstate import similar_notes
 from notegraph.graph.similarity import nearest
@@ -308,8 +308,7 @@ def _fact_keys(ids: Sequence[str], embeddings: EmbeddingsLike, ranker: Ranker, s
     """What every note's memo key is made from besides its own edges, cluster and rows: the build's
     salt, each note's digest and each ranking row's hash (see graph.memo)."""
     chosen = (settings.similar_k, settings.similar_threshold, settings.related_k, settings.ann_threshold, RELATED_PAPERS, RELATED_CONCEPTS)
-    salt = f"{code_version()}\n{embeddings.model_id}\n{chosen}\n".encode() + ranker.global_key()
-    return FactKeys(salt, ids, digests, ranker.ids, ranker.site_tables())
+    return FactKeys(salt_of(code_version(), embeddings, chosen, ranker.global_key()), ids, digests, ranker.ids, ranker.site_tables())
 
 
 def _facts(
