@@ -167,8 +167,11 @@ def test_kept_near_notes_equal_near_notes_from_nothing(seed: int, n: int, k: int
         for _step in range(4):
             kept = rankstate.similar_notes(ids, vectors, k, state)
             fresh = rankstate.similar_notes(ids, vectors, k, None)
-            assert np.array_equal(kept[0], fresh[0]) and np.array_equal(kept[1], fresh[1])
+            assert np.array_equal(kept[0], fresh[0]) and np.array_equal(kept[1].view(np.uint32), fresh[1].view(np.uint32))
             for row in rng.integers(0, n, rng.integers(1, 3)):
+                if rng.random() < 0.2:  # a change below the fixed point's step: the same neighbours, other cosines
+                    vectors[row] = np.nextafter(vectors[row], np.float32(2))
+                    continue
                 vectors[row] = vectors[rng.integers(0, n)] if rng.random() < 0.3 else rng.standard_normal(8)
                 vectors[row] /= np.linalg.norm(vectors[row])
 

@@ -160,7 +160,7 @@ def _reaches(values: np.ndarray, threshold: np.ndarray) -> np.ndarray:
 
 # -- the "semantically near" edges --------------------------------------------------------------------
 
-NEAR_FORMAT = 1
+NEAR_FORMAT = 2
 
 
 def similar_notes(ids: Sequence[str], vectors: np.ndarray, k: int, path: Path | None) -> tuple[np.ndarray, np.ndarray]:
@@ -175,18 +175,22 @@ def similar_notes(ids: Sequence[str], vectors: np.ndarray, k: int, path: Path | 
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     fixed_vectors, scale = fixed_rows(x)
     if path is None:
-        return _with_cosines(x, fixed_top_k(fixed_vectors, scale, k)[0])
+        idx = fixed_top_k(fixed_vectors, scale, k)[0]
+        return idx, _cosines(x, idx)
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{code_version()}\0{k}\0{scale}\0{x.shape}\0".encode() + "\0".join(ids).encode())
     key = h.digest()
-    row_keys = np.frombuffer(b"".join(hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in fixed_vectors), dtype=np.uint8)
+    # a row's key is its float32 vector (its fixed-point one is made from it and the scale, in ``key``),
+    # so an unchanged row keeps its cosines too
+    row_keys = np.frombuffer(b"".join(hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in x), dtype=np.uint8)
     row_keys = row_keys.reshape(n, 16)
     previous = _load_near(path, key, n)
     changed = _changed(previous[0], row_keys) if previous is not None else None
     if previous is None or changed is None:
         idx, scores = fixed_top_k(fixed_vectors, scale, k)
+        cosines = _cosines(x, idx)
     else:
-        _old_keys, idx, scores = previous
+        _old_keys, idx, scores, cosines = previous
         if len(changed):
             is_changed = np.zeros(n, dtype=bool)
             is_changed[changed] = True
@@ -196,29 +200,40 @@ def similar_notes(ids: Sequence[str], vectors: np.ndarray, k: int, path: Path | 
                 cos[changed, np.arange(len(changed))] = -np.inf  # a note is not its own neighbour
                 rows |= (cos >= scores[:, -1][:, None]).any(axis=1)
             todo = np.flatnonzero(rows)
-            idx, scores = idx.copy(), scores.copy()
+            idx, scores, cosines = idx.copy(), scores.copy(), cosines.copy()
             idx[todo], scores[todo] = fixed_top_k(fixed_vectors, scale, k, todo)
+            # the other rows: neither their vectors nor their neighbours' changed
+            cosines[todo] = _cosines(x[todo], idx[todo], x)
     if changed is None or len(changed):  # else the kept file holds exactly this
-        _save_near(path, key, row_keys, idx, scores)
-    return _with_cosines(x, idx)
+        _save_near(path, key, row_keys, idx, scores, cosines)
+    return idx, cosines
 
 
-def _with_cosines(x: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The chosen notes with their float32 cosines, each a sum of its own row's products (no BLAS
-    blocking), so a row's figures do not depend on the others either."""
-    return idx, np.einsum("rd,rkd->rk", x, x[idx]).astype(np.float32)
+def _cosines(rows: np.ndarray, idx: np.ndarray, x: np.ndarray | None = None) -> np.ndarray:
+    """The float32 cosines of ``rows`` with their chosen notes ``idx`` (rows of ``x``, by default of
+    ``rows``), each a sum of its own row's products (no BLAS blocking): a row's figures do not depend
+    on the rows computed with it, so the kept rows' are those computing them again would give."""
+    x = rows if x is None else x
+    return np.einsum("rd,rkd->rk", rows, x[idx]).astype(np.float32)
 
 
-def _load_near(path: Path, key: bytes, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def _load_near(path: Path, key: bytes, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     data = _read_npz(path, NEAR_FORMAT, key, n)
-    if data is None or "idx" not in data or "scores" not in data:
+    if data is None or any(name not in data for name in ("idx", "scores", "cosines")):
         return None
-    idx, scores = data["idx"].astype(np.int64), data["scores"].astype(np.float32)
-    if len(idx) != n or idx.shape != scores.shape or not _in_range(idx, n):
+    idx, scores, cosines = data["idx"].astype(np.int64), data["scores"].astype(np.float32), data["cosines"].astype(np.float32)
+    if len(idx) != n or idx.shape != scores.shape or idx.shape != cosines.shape or not _in_range(idx, n):
         return None
-    return data["row_keys"], idx, scores
+    return data["row_keys"], idx, scores, cosines
 
 
-def _save_near(path: Path, key: bytes, row_keys: np.ndarray, idx: np.ndarray, scores: np.ndarray) -> None:
-    arrays = {"format": np.array(NEAR_FORMAT), "key": np.frombuffer(key, dtype=np.uint8), "row_keys": row_keys, "idx": idx.astype(np.int32), "scores": scores}
+def _save_near(path: Path, key: bytes, row_keys: np.ndarray, idx: np.ndarray, scores: np.ndarray, cosines: np.ndarray) -> None:
+    arrays = {
+        "format": np.array(NEAR_FORMAT),
+        "key": np.frombuffer(key, dtype=np.uint8),
+        "row_keys": row_keys,
+        "idx": idx.astype(np.int32),
+        "scores": scores,
+        "cosines": cosines,
+    }
     save_npz(path, arrays)
