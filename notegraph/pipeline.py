@@ -415,10 +415,10 @@ LAST_BUILD = "last-build.json"
 def _last_build(settings: Settings) -> dict[str, Any] | None:
     """What the last build of this site folder recorded in last-build.json (None if it was for another
     folder, or is missing or unreadable)."""
-    import json
+    import orjson
 
     try:
-        data = json.loads((settings.state_dir / LAST_BUILD).read_text(encoding="utf-8"))
+        data = orjson.loads((settings.state_dir / LAST_BUILD).read_bytes())
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("out") == str(settings.out.resolve()) else None
@@ -458,16 +458,16 @@ def _forget_site(settings: Settings) -> None:
 
 
 def _remember_site(settings: Settings, fingerprint: str, report: Any) -> None:
-    import json
+    import orjson
 
-    from notegraph.fsutil import atomic_write_text, stamp
+    from notegraph.fsutil import atomic_write_bytes, stamp
 
     try:
         # the staging folder was renamed into place: its files kept the size and mtime they were written with
         stamps = {path: report.stamps.get(path) or stamp(settings.out / path) for path in report.paths}
         pages = report.pages_written + report.pages_reused
         data = {"fingerprint": fingerprint, "out": str(settings.out.resolve()), "pages": pages, "stamps": stamps}
-        atomic_write_text(settings.state_dir / LAST_BUILD, json.dumps(data, sort_keys=True))
+        atomic_write_bytes(settings.state_dir / LAST_BUILD, orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
     except OSError:
         pass  # only costs the next build its shortcut
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import re
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import orjson
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
@@ -258,7 +258,7 @@ class _Writer:
 
     def finish(self) -> RenderReport:
         manifest = {"format": FORMAT, "version": self.version, "pages": self.pages, "outputs": self.outputs, "inputs": self.inputs, "quick": self.quick}
-        (self.out / MANIFEST).write_text(json.dumps(manifest, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+        (self.out / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
         paths = [*self.outputs, MANIFEST]
         stamps = {**self.stamps, MANIFEST: stamp(self.out / MANIFEST)}
         return RenderReport(self.pages_written, self.pages_reused, len(paths), tuple(sorted(paths)), stamps)
@@ -267,7 +267,7 @@ class _Writer:
 def _load_manifest(path: Path) -> tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, str]]:
     """A missing or damaged manifest means nothing is reused, never a failed build."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = orjson.loads(path.read_bytes())
         if data.get("format") != FORMAT:
             return {}, {}, {}, {}
         pages = {str(k): str(v) for k, v in data["pages"].items()}
