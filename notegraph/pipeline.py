@@ -43,19 +43,34 @@ def batch(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class Warm:
+    """What a process that builds again and again (``serve``) keeps from one build for the next, beside
+    the files every build keeps: each note as parsed and each vector and chunk list as read, so that a
+    rebuild decodes and reads only what changed. Each part is keyed as its file is (see
+    parse.cache.ParseMemory and embed.cache.EmbedMemory): a build with it makes what one without makes."""
+
+    def __init__(self) -> None:
+        from notegraph.embed.cache import EmbedMemory
+        from notegraph.parse.cache import ParseMemory
+
+        self.parsed = ParseMemory()
+        self.embedded = EmbedMemory()
+
+
 def parse(settings: Settings, use_cache: bool = True) -> tuple[list[Note], list[Diagnostic]]:
     """Read every note of the collection (through the parse cache); bad files become diagnostics."""
     notes, diagnostics, _cache = _read(settings, use_cache)
     return notes, diagnostics
 
 
-def _read(settings: Settings, use_cache: bool) -> tuple[list[Note], list[Diagnostic], Any]:
+def _read(settings: Settings, use_cache: bool, warm: Warm | None = None) -> tuple[list[Note], list[Diagnostic], Any]:
     """parse(), plus the parse cache (None without it), which knows every file read."""
     from notegraph.parse.cache import ParseCache
     from notegraph.parse.collection import detect_dialect
 
     dialect = detect_dialect(settings.notes_dir) if settings.dialect == "auto" else settings.dialect
-    cache = ParseCache(settings.state_dir / "parse.sqlite", f"html={settings.allow_html};dialect={dialect}") if use_cache else None
+    memory = warm.parsed if warm is not None else None
+    cache = ParseCache(settings.state_dir / "parse.sqlite", f"html={settings.allow_html};dialect={dialect}", memory) if use_cache else None
     notes, diagnostics = read_notes(
         settings.notes_dir,
         exclude=settings.exclude,
@@ -255,14 +270,14 @@ class KeptEmbedder:
             close()
 
 
-def embed(collection: Collection, settings: Settings, factory: Callable[[], Any] | None = None) -> tuple[Any, list[str]]:
+def embed(collection: Collection, settings: Settings, factory: Callable[[], Any] | None = None, warm: Warm | None = None) -> tuple[Any, list[str]]:
     """Embed every note through the SQLite cache; the model is loaded only if something is missing."""
     from notegraph.embed import EmbeddingCache, embed_notes
 
     key = getattr(factory, "model_id", None) or model_id(settings)
     factory = factory or embedder_factory_for(settings)
     with EmbeddingCache(settings.cache_path) as cache:
-        embeddings = embed_notes(collection.notes, cache, factory, key)
+        embeddings = embed_notes(collection.notes, cache, factory, key, memory=warm.embedded if warm is not None else None)
         return embeddings, list(cache.warnings)
 
 
@@ -332,10 +347,12 @@ def build(
     *,
     timer: Callable[[str], AbstractContextManager[Any]] = _untimed,
     keep_on_errors: bool = False,
+    warm: Warm | None = None,
 ) -> BuildReport:
     """Parse, resolve, embed, graph and render into a staging folder, then swap it in whole.
     ``keep_on_errors``: when a note has errors and a site is published, raise NotesHaveErrors before
     anything is written, rather than build around the bad notes (``serve`` keeps its last good site).
+    ``warm``: what this process kept from its last build (``serve``; see ``Warm``).
 
     When nothing the site depends on has changed since the last build (the notes, the settings, the
     model, notegraph's code) and the published site is untouched, nothing is embedded, ranked or
@@ -350,7 +367,7 @@ def build(
     with build_lock(settings.state_dir):
         clean_stale(out)
         with timer("parse"):
-            notes, diagnostics, parse_cache = _read(settings, use_cache=True)
+            notes, diagnostics, parse_cache = _read(settings, use_cache=True, warm=warm)
         with timer("resolve"):
             collection = _resolve(settings, notes, diagnostics, parse_cache)
             checked = CheckReport(collection)
@@ -365,7 +382,7 @@ def build(
         if pages is not None:
             return BuildReport(out, len(collection.notes), 0, pages, 0, collection.diagnostics, ())
         with timer("embed"):
-            embeddings, warnings = embed(collection, settings, factory)
+            embeddings, warnings = embed(collection, settings, factory, warm)
         with timer("graph"):
             graph = build_graph(collection, embeddings, graph_settings(settings))
         staged = staging_dir(out)

@@ -218,10 +218,11 @@ class LiveSite:
         self.out = first.out
         self.host = host
         self.port = port
-        from notegraph.pipeline import KeptEmbedder
+        from notegraph.pipeline import KeptEmbedder, Warm
 
         self.factory = factory
         self._kept = KeptEmbedder()  # without a factory, the model is loaded once and kept between builds
+        self._warm = Warm()  # the notes as parsed and the vectors as read, for the next build
         self.echo = echo
         self.debounce_ms = debounce_ms
         self.step_ms = step_ms
@@ -272,7 +273,7 @@ class LiveSite:
             settings = self._settings()
             # a note with errors (front matter half typed) never replaces its good page: the last good
             # site stays until the notes are fixed
-            report = build(settings, self.factory or self._kept.factory_for(settings), keep_on_errors=before is not None)
+            report = build(settings, self.factory or self._kept.factory_for(settings), keep_on_errors=before is not None, warm=self._warm)
         except NotesHaveErrors as exc:
             self._keep_last_good(exc.diagnostics)
             return False

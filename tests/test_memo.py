@@ -239,6 +239,62 @@ def test_a_key_changes_with_each_of_its_notes_inputs_and_no_other_notes_key():
     assert moved(rows=(rows[0], rows[1] + np.array([[0], [0], [0], [0.01]], dtype=np.float32))) == {"d"}
 
 
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_a_warm_build_makes_the_site_a_build_from_the_files_makes(tmp_path_factory: pytest.TempPathFactory, seed: int):
+    """serve's builds keep each note as parsed and each vector and chunk list as read (pipeline.Warm):
+    after any series of edits, and of the parse settings and the model, its site is byte for byte the
+    site of a build that read everything from its files."""
+    import shutil
+
+    from notegraph.pipeline import Warm, build
+
+    rng = random.Random(seed)
+    base = tmp_path_factory.mktemp("warm")
+    warm_root, cold_root = base / "warm" / "notes", base / "cold" / "notes"
+    collection(warm_root, 16, rng)
+    configs = ['model = "fake/hash-64"\n', 'model = "fake/hash-64"\nallow_html = true\n', 'model = "fake/hash-32"\n']
+    warm = Warm()
+    for step in range(6):
+        (warm_root / "notegraph.toml").write_text(configs[step // 2 % len(configs)])
+        # the same notes in the other folder, which keeps its own state (the cluster ids follow the last build's)
+        for gone in set(cold_root.glob("*.md")) - {cold_root / p.name for p in warm_root.glob("*.md")}:
+            gone.unlink()
+        shutil.copytree(warm_root, cold_root, ignore=shutil.ignore_patterns(".notegraph"), dirs_exist_ok=True)
+        warm_report = build(load_settings(warm_root, out=base / "warm" / "site"), warm=warm)
+        build(load_settings(cold_root, out=base / "cold" / "site"))
+        assert files_of(base / "warm" / "site") == files_of(base / "cold" / "site")
+        assert warm_report.notes and set(warm.parsed.results) == {p.name for p in warm_root.glob("*.md")}
+        assert warm.embedded.model_id == configs[step // 2 % len(configs)].split('"')[1]
+        edit(warm_root, step, rng)
+
+
+def test_a_warm_build_decodes_and_reads_only_what_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from notegraph.embed.cache import EmbeddingCache
+    from notegraph.parse import cache as parse_cache
+    from notegraph.pipeline import Warm, build
+
+    root = tmp_path / "notes"
+    collection(root, 12, random.Random(5))
+    write(root, "notegraph.toml", 'model = "fake/hash-64"\n')
+    warm = Warm()
+    build(load_settings(root, out=tmp_path / "site"), warm=warm)
+    decoded: list[str] = []
+    read: list[int] = []
+    real_decode, real_get_many = parse_cache._safe_decode, EmbeddingCache.get_many
+    monkeypatch.setattr(parse_cache, "_safe_decode", lambda text: decoded.append(text) or real_decode(text))
+    monkeypatch.setattr(EmbeddingCache, "get_many", lambda self, model, hashes: read.append(len(hashes := list(hashes))) or real_get_many(self, model, hashes))
+    (root / "n3.md").write_text((root / "n3.md").read_text() + "\nOne more sentence about repair.\n")
+    report = build(load_settings(root, out=tmp_path / "site"), warm=warm)
+    assert report.embedded == 1 and report.pages_written
+    assert decoded == [] and read == [1]  # the edited note was parsed, its one new text looked up
+    stamp, result = warm.parsed.results["n3.md"]
+    assert warm.parsed.get("n3.md", stamp) == result and warm.parsed.get("n3.md", (*stamp[:3], "other settings")) is None
+    cold = Warm()
+    build(load_settings(root, out=tmp_path / "other"), warm=cold)
+    assert len(decoded) == 12 and read[-1] > 1
+
+
 def test_a_digest_moves_with_each_thing_other_notes_take_from_the_note_and_the_salt_with_the_model():
     """A note's digest names its vectors by its chunk texts (the embedding cache's one vector per text
     under the model): each of its inputs moves it, and the model and the vectors' size move the salt."""

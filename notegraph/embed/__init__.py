@@ -4,7 +4,7 @@ Importing this package is cheap: torch and sentence-transformers are imported on
 :func:`load_embedder`, so commands that hit a warm cache never load them.
 """
 
-from notegraph.embed.cache import EmbeddingCache
+from notegraph.embed.cache import EmbeddingCache, EmbedMemory
 from notegraph.embed.fake import FakeEmbedder
 from notegraph.embed.protocol import Embedder
 from notegraph.embed.st import (
@@ -26,6 +26,7 @@ __all__ = [
     "Embedder",
     "Embeddings",
     "EmbeddingCache",
+    "EmbedMemory",
     "FakeEmbedder",
     "SentenceTransformerEmbedder",
     "embed_notes",

@@ -56,6 +56,38 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_m001_embeddings
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+class EmbedMemory:
+    """The vectors and chunk lists a long-lived process (``serve``) read or made in its last build, for
+    the next one: a rebuild reads from SQLite only what this lacks (0.08 s at 5,000 notes). Both are
+    what their key names for good (a text's vector under a model, a note's chunks under the chunker),
+    so an entry never goes stale; it holds the last build's entries only."""
+
+    def __init__(self) -> None:
+        self.model_id = ""
+        self.vectors: dict[str, np.ndarray] = {}
+        self.chunkings: dict[str, tuple[str, ...]] = {}
+
+    def get_vectors(self, model_id: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        if model_id != self.model_id:
+            return {}
+        return {h: self.vectors[h] for h in hashes if h in self.vectors}
+
+    def get_chunkings(self, keys: Iterable[str]) -> dict[str, list[str]]:
+        return {key: list(self.chunkings[key]) for key in keys if key in self.chunkings}
+
+    def keep(self, model_id: str, vectors: Mapping[str, np.ndarray], chunkings: Mapping[str, list[str]]) -> None:
+        self.model_id = model_id
+        self.vectors = {h: _read_only(v) for h, v in vectors.items()}
+        self.chunkings = {key: tuple(chunks) for key, chunks in chunkings.items()}
+
+
+def _read_only(vector: np.ndarray) -> np.ndarray:
+    if vector.flags.writeable:
+        vector = vector.copy()
+        vector.flags.writeable = False
+    return vector
+
+
 class _Unusable(Exception):
     """The file is not a cache this version can use; the message says why."""
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from notegraph.embed import text as text_module
-from notegraph.embed.cache import EmbeddingCache
+from notegraph.embed.cache import EmbeddingCache, EmbedMemory
 from notegraph.embed.protocol import Embedder
 from notegraph.embed.text import DEFAULT_MAX_WORDS, note_chunks, text_hash
 from notegraph.errors import ModelError
@@ -49,15 +49,17 @@ def embed_notes(
     embedder_factory: Callable[[], Embedder],
     model_id: str,
     max_words: int = DEFAULT_MAX_WORDS,
+    memory: EmbedMemory | None = None,
 ) -> Embeddings:
     """Embed every note, encoding only chunk texts the cache lacks for ``model_id``.
 
     ``embedder_factory`` is called only when something is missing, so a warm build never loads the
     model (nor imports torch). ``model_id`` is the cache key and must be the id of the embedder the
-    factory returns; it is passed in so the cache can be read before the model exists.
+    factory returns; it is passed in so the cache can be read before the model exists. ``memory``: the
+    last build's vectors and chunks, in a process that builds again (see ``EmbedMemory``).
     """
     ids = sorted(notes)
-    chunks, fresh_chunks = _chunks(notes, ids, cache, max_words)
+    chunks, fresh_chunks, chunk_keys = _chunks(notes, ids, cache, max_words, memory)
     hashes: list[str] = []  # every note's chunks', in order
     texts: dict[str, str] = {}  # hash -> text, each distinct text once
     for note_id in ids:
@@ -65,7 +67,9 @@ def embed_notes(
             hashes.append(digest := text_hash(model_id, chunk))
             texts.setdefault(digest, chunk)
 
-    found = cache.get_many(model_id, texts)
+    found = memory.get_vectors(model_id, texts) if memory is not None else {}
+    if len(found) < len(texts):
+        found.update(cache.get_many(model_id, [h for h in texts if h not in found]))
     dims = {vector.shape[0] for vector in found.values()}
     if len(dims) > 1:
         found = {}  # mixed sizes under one id means the cache is not trustworthy for it: start over
@@ -99,6 +103,8 @@ def embed_notes(
     cache.put_chunkings(fresh_chunks)  # after the vectors: damage they reveal moves the file aside untouched
 
     vectors, chunk_vectors = _note_vectors(ids, [len(chunks[note_id]) for note_id in ids], [found[digest] for digest in hashes], dim)
+    if memory is not None:
+        memory.keep(model_id, {h: found[h] for h in texts}, {chunk_keys[note_id]: chunks[note_id] for note_id in ids})
     return Embeddings(
         model_id=model_id,
         ids=ids,
@@ -139,17 +145,19 @@ def _note_vectors(ids: list[str], counts: list[int], own: list[np.ndarray], dim:
 
 
 def _chunks(
-    notes: Mapping[str, Note], ids: list[str], cache: EmbeddingCache, max_words: int
-) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    notes: Mapping[str, Note], ids: list[str], cache: EmbeddingCache, max_words: int, memory: EmbedMemory | None = None
+) -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, str]]:
     """Each note's chunk texts, read from the cache when the note and the chunker are unchanged;
-    also the newly cut ones, by key, for the caller to store."""
+    also the newly cut ones, by key, for the caller to store, and each note's key."""
     salt = f"{_chunker_version()}\0{max_words}"
     keys = {
         note_id: hashlib.sha256("\0".join((salt, n.title, n.claim or "", n.lede or "", n.text)).encode()).hexdigest()
         for note_id in ids
         for n in (notes[note_id],)
     }
-    known = cache.get_chunkings(keys.values())
+    known = memory.get_chunkings(keys.values()) if memory is not None else {}
+    if len(known) < len(keys):
+        known.update(cache.get_chunkings([key for key in keys.values() if key not in known]))
     chunks: dict[str, list[str]] = {}
     fresh: dict[str, list[str]] = {}
     for note_id in ids:
@@ -158,7 +166,7 @@ def _chunks(
             chunks[note_id] = known[key]
         else:
             chunks[note_id] = fresh[key] = note_chunks(notes[note_id], max_words)
-    return chunks, fresh
+    return chunks, fresh, keys
 
 
 @functools.cache

@@ -20,10 +20,36 @@ from notegraph.model import Diagnostic, Note, RawLink
 PARSER_VERSION = "3"  # bump when parsing changes what a Note holds
 
 
+Stamp = tuple[int, int, str, str]  # size, mtime_ns, content hash, parse key
+Parsed = tuple[Note | None, list[Diagnostic]]
+
+
+class ParseMemory:
+    """Each file's parse result as a long-lived process (``serve``) last read or made it, under the
+    stamp, content hash and parse key it was read under: a rebuild takes an unchanged file's result
+    from here rather than decode its row again (0.07 s at 5,000 notes). Notes are frozen, so one result
+    serves every build. Holds the files of the last build only."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, tuple[Stamp, Parsed]] = {}
+
+    def get(self, relpath: str, stamp: Stamp) -> Parsed | None:
+        kept = self.results.get(relpath)
+        return (kept[1][0], list(kept[1][1])) if kept is not None and kept[0] == stamp else None
+
+    def keep(self, relpath: str, stamp: Stamp, result: Parsed) -> None:
+        self.results[relpath] = (stamp, (result[0], list(result[1])))
+
+    def keep_only(self, relpaths: set[str]) -> None:
+        for relpath in [r for r in self.results if r not in relpaths]:
+            del self.results[relpath]
+
+
 class ParseCache:
-    def __init__(self, path: Path, settings_key: str) -> None:
+    def __init__(self, path: Path, settings_key: str, memory: ParseMemory | None = None) -> None:
         self.path = path
         self.key = f"{PARSER_VERSION}:{settings_key}"
+        self.memory = memory
         self.rows: dict[str, tuple[int, int, str, str]] = {}
         self.dirty: dict[str, tuple[int, int, str, str]] = {}
         self.seen: set[str] = set()
@@ -61,7 +87,12 @@ class ParseCache:
         self.seen.add(relpath)
         row = self.rows.get(relpath)
         if row and row[0] == size and row[1] == mtime_ns:
-            decoded = _safe_decode(row[3])
+            stamp = (size, mtime_ns, row[2], self.key)
+            decoded = self.memory.get(relpath, stamp) if self.memory is not None else None
+            if decoded is None:
+                decoded = _safe_decode(row[3])
+                if decoded is not None and self.memory is not None:
+                    self.memory.keep(relpath, stamp, decoded)
             if decoded is not None:
                 # the JSON is not needed again (146 MB at 20,000 notes, held for the whole build otherwise);
                 # a second lookup of the same file is then a miss, which only costs a re-parse
@@ -76,11 +107,15 @@ class ParseCache:
             decoded = _safe_decode(row[3])
             if decoded is not None:
                 self.dirty[relpath] = (size, mtime_ns, sha, row[3])
+                if self.memory is not None:
+                    self.memory.keep(relpath, (size, mtime_ns, sha, self.key), decoded)
             return sha, decoded
         return sha, None
 
     def store(self, relpath: str, size: int, mtime_ns: int, sha: str, result: tuple[Note | None, list[Diagnostic]]) -> None:
         self.dirty[relpath] = (size, mtime_ns, sha, _encode(result))
+        if self.memory is not None:
+            self.memory.keep(relpath, (size, mtime_ns, sha, self.key), result)
 
     def digest(self) -> str:
         """One hash of every file read this time (path + content hash): equal digests, equal notes."""
@@ -100,6 +135,8 @@ class ParseCache:
         return out
 
     def save(self) -> None:
+        if self.memory is not None:
+            self.memory.keep_only(self.seen)
         gone = set(self.rows) - self.seen
         if not any(row[3] for row in self.dirty.values()) and not gone:
             return
