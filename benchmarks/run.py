@@ -8,8 +8,10 @@ Scenarios, run in this order on one collection per size (made by ``benchmarks/ge
   nochange  rebuild with nothing changed
   edit      one note's body edited (the note is restored afterwards)
   rerender  site, parse cache and facts memo deleted, embedding cache kept
+  live      `notegraph serve`'s rebuild after one note's body is edited, in a process that has built
+            before (model loaded, notes and vectors kept: pipeline.Warm); three edits and the revert
 
-Each scenario runs twice, each time in a fresh child process: once calling the pipeline's stage
+Each scenario but ``live`` runs twice, each time in a fresh child process: once calling the pipeline's stage
 functions directly (parse, resolve, embed, graph, render, write, each timed), once as the whole
 ``notegraph build`` CLI for the headline figure. Memory is resident set size measured by the kernel,
 so it includes torch, the model and numpy buffers: per stage the high-water mark (VmHWM, reset before
@@ -38,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-SCENARIOS = ("cold", "nochange", "edit", "rerender")
+SCENARIOS = ("cold", "nochange", "edit", "rerender", "live")
 STAGES = ("import", "parse", "resolve", "embed", "graph", "render", "write")
 FAKE_DIM = 384
 FAKE_ID = f"fake/hash-{FAKE_DIM}"
@@ -379,6 +381,11 @@ class Bench:
                 print(f"  cold: skipped with the real model above {a.cold_max} notes (--cold-max)", flush=True)
                 continue
             row: dict[str, Any] = {"n": n, "scenario": scenario, "embedder": FAKE_ID if fake else "all-MiniLM-L6-v2"}
+            if scenario == "live":
+                row["live"] = self.live_child(n, fake)
+                self.report_live(row)
+                self.results.append(row)
+                continue
             edited = self.edited_note(n, fake) if scenario == "edit" else None
             original = edited.read_bytes() if edited else b""
             try:
@@ -404,6 +411,24 @@ class Bench:
             self.results.append(row)
             if self.args.json:  # written after every scenario so an interrupted run keeps its figures
                 self.args.json.write_text(json.dumps(self.results, indent=1) + "\n", encoding="utf-8")
+
+    def live_child(self, n: int, fake: bool) -> dict[str, Any]:
+        notes, site, _cache = self.paths(n, fake)
+        edited = self.edited_note(n, fake)
+        argv = [sys.executable, str(Path(__file__).resolve()), "--child-live", str(notes), str(site), str(edited), *(["--fake"] * fake)]
+        output, _wall, _peak, rc = _run_child(argv, self.env(n, fake))
+        if rc:
+            raise SystemExit(f"live child failed at {n}: {output[-2000:]}")
+        line = next(line for line in output.splitlines() if line.startswith(MARK))
+        data: dict[str, Any] = json.loads(line[len(MARK):])
+        return data
+
+    def report_live(self, row: dict[str, Any]) -> None:
+        d = row["live"]
+        edits = ", ".join(f"{e['s']:.2f}s ({e['pages']})" for e in d["edits"])
+        median = sorted(e["s"] for e in d["edits"])[len(d["edits"]) // 2]
+        print(f"  live: `serve`'s rebuild in a process that has built before ({d['embedder']}; warm-up edit {d['warmup_s']:.2f}s)", flush=True)
+        print(f"    one edit: {edits}; median {median:.2f}s (target <= 1.5 s); revert {d['revert']['s']:.2f}s ({d['revert']['pages']})", flush=True)
 
     def report_stages(self, row: dict[str, Any]) -> None:
         d = row["stages"]
@@ -523,6 +548,41 @@ def _byte_compile() -> None:
     compileall.compile_dir(str(Path(notegraph.__file__).parent), quiet=1)
 
 
+def _live_main() -> int:
+    """``run.py --child-live NOTES SITE EDITED [--fake]``: serve's rebuilds (notegraph.serve.LiveSite,
+    without its server and watcher) after edits of one note, each timed; the note is restored."""
+    notes, site, edited = (Path(a) for a in sys.argv[2:5])
+    fake = "--fake" in sys.argv[5:]
+    if fake:
+        _patch_fake_cli()
+    from notegraph.config import load_settings
+    from notegraph.serve import LiveSite
+
+    said: list[str] = []
+    live = LiveSite(load_settings(notes, out=site, quiet=True), echo=lambda message, _err: said.append(message))
+    original = edited.read_bytes()
+
+    def rebuild(text: bytes) -> dict[str, Any]:
+        edited.write_bytes(original + text)
+        start = time.perf_counter()
+        live.rebuild()
+        took = time.perf_counter() - start
+        built = [m for m in said if m.startswith("built ")]
+        return {"s": took, "pages": built[-1].split(": ", 1)[-1] if built else said[-1:]}
+
+    try:
+        live.rebuild()  # the published site, as the first build of `serve` finds it
+        warmup = rebuild(b"\nAn edited sentence, warm-up.\n")  # loads the model (if a text is new) and fills Warm
+        edits = [rebuild(f"\nAn edited sentence about repair and grounding, live run {i}.\n".encode()) for i in range(3)]
+        revert = rebuild(b"")
+    finally:
+        edited.write_bytes(original)
+        live.stop()
+    embedder = FAKE_ID if fake else "all-MiniLM-L6-v2"
+    print(MARK + json.dumps({"embedder": embedder, "warmup_s": warmup["s"], "edits": edits, "revert": revert}), flush=True)
+    return 0
+
+
 def _cli_fake_main() -> int:
     """``run.py --child-cli-fake NOTES --out SITE -q``: the real CLI, fake model."""
     _patch_fake_cli()
@@ -536,4 +596,6 @@ def _cli_fake_main() -> int:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child-cli-fake":
         sys.exit(_cli_fake_main())
+    if len(sys.argv) > 1 and sys.argv[1] == "--child-live":
+        sys.exit(_live_main())
     sys.exit(main())
