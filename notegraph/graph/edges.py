@@ -82,12 +82,16 @@ class Edges:
             self._drawn.flags.writeable = False
         return self._drawn
 
+    def _unique(self, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct (first, second) pairs of note indices, sorted, through one integer each."""
+        n = max(len(self.ids), 1)
+        codes = np.unique(first * n + second)
+        return codes // n, codes % n
+
     def _pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """Each two different notes that an edge joins (either way, any kind), once: (lower, higher)."""
         rows = self.drawn()
-        n = max(len(self.ids), 1)
-        pairs = np.unique(np.minimum(rows[:, 0], rows[:, 1]) * n + np.maximum(rows[:, 0], rows[:, 1]))
-        return pairs // n, pairs % n
+        return self._unique(np.minimum(rows[:, 0], rows[:, 1]), np.maximum(rows[:, 0], rows[:, 1]))
 
     def joined(self) -> np.ndarray:
         """How many other notes each note is joined with (either way, any kind), as the graph page counts."""
@@ -110,10 +114,9 @@ class Edges:
         codes = [self.kind_names.index(kind) for kind in kinds if kind in self.kind_names]
         keep = np.isin(self.kinds, codes) & (self.sources != self.targets)
         keep[keep] = np.asarray(where, dtype=bool)[self.targets[keep]]
-        n = max(len(self.ids), 1)
-        pairs = np.unique(self.sources[keep] * n + self.targets[keep])
+        sources, targets = self._unique(self.sources[keep], self.targets[keep])
         out: list[list[int]] = [[] for _ in self.ids]
-        for source, target in zip((pairs // n).tolist(), (pairs % n).tolist(), strict=True):
+        for source, target in zip(sources.tolist(), targets.tolist(), strict=True):
             out[source].append(target)
         return out
 

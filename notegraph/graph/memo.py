@@ -83,7 +83,7 @@ def salt_of(code: str, embeddings: Any, chosen: Any, ranking: bytes) -> bytes:
     """What every facts key shares: notegraph's code, the model and its vectors' size (with the chunk
     texts in the digests, they name the vectors: see ``note_digests``), the graph settings and the
     ranking's collection-wide evidence."""
-    return f"{code}\n{embeddings.model_id}\n{getattr(embeddings.vectors, 'shape', ())[1:]}\n{chosen}\n".encode() + ranking
+    return f"{code}\n{embeddings.model_id}\n{embeddings.vectors.shape[1:]}\n{chosen}\n".encode() + ranking
 
 
 class FactKeys:

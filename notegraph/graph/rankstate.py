@@ -203,18 +203,17 @@ def similar_notes(ids: Sequence[str], vectors: np.ndarray, k: int, path: Path | 
             idx, scores, cosines = idx.copy(), scores.copy(), cosines.copy()
             idx[todo], scores[todo] = fixed_top_k(fixed_vectors, scale, k, todo)
             # the other rows: neither their vectors nor their neighbours' changed
-            cosines[todo] = _cosines(x[todo], idx[todo], x)
+            cosines[todo] = _cosines(x, idx[todo], todo)
     if changed is None or len(changed):  # else the kept file holds exactly this
         _save_near(path, key, row_keys, idx, scores, cosines)
     return idx, cosines
 
 
-def _cosines(rows: np.ndarray, idx: np.ndarray, x: np.ndarray | None = None) -> np.ndarray:
-    """The float32 cosines of ``rows`` with their chosen notes ``idx`` (rows of ``x``, by default of
-    ``rows``), each a sum of its own row's products (no BLAS blocking): a row's figures do not depend
-    on the rows computed with it, so the kept rows' are those computing them again would give."""
-    x = rows if x is None else x
-    return np.einsum("rd,rkd->rk", rows, x[idx]).astype(np.float32)
+def _cosines(x: np.ndarray, idx: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """The float32 cosines of the rows ``rows`` of ``x`` (all, by default) with their chosen rows
+    ``idx``, each a sum of its own row's products (no BLAS blocking): a row's figures do not depend on
+    the rows computed with it, so the kept rows' are those computing them again would give."""
+    return np.einsum("rd,rkd->rk", x if rows is None else x[rows], x[idx]).astype(np.float32)
 
 
 def _load_near(path: Path, key: bytes, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
