@@ -122,10 +122,15 @@ def build(
 ) -> None:
     """Build the static site from NOTES_DIR (default: notes)."""
     from notegraph.config import load_settings
+    from notegraph.errors import NotesHaveProblems
     from notegraph.pipeline import build as run_build
 
     settings = load_settings(notes_dir, out=out, model=model, device=device, backend=backend, strict=strict or None, quiet=quiet or None)
-    report = run_build(settings)
+    try:
+        report = run_build(settings)
+    except NotesHaveProblems as exc:  # --strict: the error counts them, each is named here
+        _print_diagnostics(exc.diagnostics, settings.quiet)
+        raise
     _print_diagnostics(report.diagnostics, settings.quiet)
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from notegraph.config import Settings
-from notegraph.errors import BuildError, NotesHaveErrors
+from notegraph.errors import BuildError, NotesHaveErrors, NotesHaveProblems
 from notegraph.model import Collection, Diagnostic, GraphResult, Note
 from notegraph.parse import read_notes
 from notegraph.resolve import resolve
@@ -144,7 +144,7 @@ def fail_if_strict(report: CheckReport, strict: bool) -> None:
     """A build goes on around bad notes; --strict makes any problem fatal."""
     if strict and report.failed(strict):
         n = len(report.errors) + (len(report.warnings) if strict else 0)
-        raise BuildError(f"{n} problem(s) in the notes" + (" (--strict)" if strict else ""))
+        raise NotesHaveProblems(f"{n} problem(s) in the notes" + (" (--strict)" if strict else ""), tuple(report.collection.diagnostics))
 
 
 # --- import ----------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from notegraph.config import Settings
-from notegraph.errors import NotegraphError, NotesHaveErrors
+from notegraph.errors import NotegraphError, NotesHaveErrors, NotesHaveProblems
 from notegraph.model import Diagnostic
 
 Echo = Callable[[str, bool], None]  # (message, to stderr)
@@ -295,7 +295,7 @@ class LiveSite:
         self.echo(f"built {report.notes} notes in {took:.1f}s: {what}", False)
         return True
 
-    def _keep_last_good(self, errors: tuple[Any, ...]) -> None:
+    def _keep_last_good(self, errors: tuple[Diagnostic, ...]) -> None:
         """Say why the site was not rebuilt. `notegraph build` goes on around a bad note; a live site
         keeps its last good version instead, so a note saved mid-edit never replaces its good page."""
         for diagnostic in errors:
@@ -305,14 +305,7 @@ class LiveSite:
 
     def _report_failure(self, exc: NotegraphError) -> None:
         """Show why: with --strict the error says only how many problems there are, so list them."""
-        from notegraph.pipeline import check
-
-        try:
-            settings = self._settings()
-            failing = check(settings).collection.diagnostics if settings.strict else ()
-        except NotegraphError:
-            failing = ()
-        for diagnostic in failing:
+        for diagnostic in exc.diagnostics if isinstance(exc, NotesHaveProblems) else ():
             self.echo(diagnostic.format(), True)
         self._shown = set()
         kept = "; still serving the last good site" if (self.out / "index.html").exists() else ""

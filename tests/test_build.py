@@ -117,9 +117,18 @@ def test_strict_failure_keeps_previous_site(tmp_path: Path):
     build(load_settings(root, out=out), factory=FakeFactory())
     before = {p: (out / p).read_bytes() for p in site_pages(out)}
     write(root, "bad.md", "---\ntitle: [broken\n---\nlinks [[nowhere]]\n")
-    with pytest.raises(BuildError):
+    with pytest.raises(BuildError) as failed:
         build(load_settings(root, out=out, strict=True), factory=FakeFactory())
+    assert [d.path for d in failed.value.diagnostics] == ["bad.md", "bad.md"]  # type: ignore[attr-defined]
     assert {p: (out / p).read_bytes() for p in site_pages(out)} == before
+    # the command names each problem; its error only counts them
+    write(root, "notegraph.toml", f'model = "{FAKE}"\n')
+    result = CliRunner().invoke(main, ["build", str(root), "--out", str(out), "--strict"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "bad.md:2: error: invalid YAML front matter" in result.output and "bad.md:4: warning: link [[nowhere]]" in result.output, result.output
+    assert "2 problem(s) in the notes (--strict)" in result.output
+    assert {p: (out / p).read_bytes() for p in site_pages(out)} == before
+    (root / "notegraph.toml").unlink()
     report = build(load_settings(root, out=out), factory=FakeFactory())  # without --strict it goes on
     assert any(d.code == "front-matter" for d in report.diagnostics)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import os
 import signal
@@ -239,6 +240,29 @@ def test_broken_front_matter_keeps_the_last_good_site(live: LiveSite, notes: Pat
     (notes / "alpha.md").write_text(ALPHA.replace("First version", "Fixed version"), encoding="utf-8")
     wait_for(lambda: version(live) > before, "the version to change once the note is fixed")
     assert b"Fixed version" in fetch(live, "/notes/alpha.html")[2]
+
+
+def test_a_strict_rebuild_names_each_problem_and_keeps_the_last_good_site(
+    settings: Settings, notes: Path, messages: Messages, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --strict a warning fails the rebuild: the error only counts the problems, so each is
+    listed (carried by the error, not found again by parsing the notes a second time)."""
+    import notegraph.pipeline as pipeline_module
+
+    strict = dataclasses.replace(settings, strict=True)
+    site = LiveSite(strict, port=0, factory=FakeFactory(), echo=messages)
+    assert site.rebuild()
+    good = (strict.out / "index.html").read_bytes()
+    write(notes, "gamma.md", "---\ntitle: Gamma\n---\nSee [[nowhere at all]].\n")
+    calls: list[int] = []
+    real_check = pipeline_module.check
+    monkeypatch.setattr(pipeline_module, "check", lambda s: calls.append(1) or real_check(s))
+    assert not site.rebuild()
+    text = messages.text()
+    assert "gamma.md:4: warning: link [[nowhere at all]] points to no note" in text, text
+    assert "build failed: 1 problem(s) in the notes (--strict); still serving the last good site" in text
+    assert calls == [] and (strict.out / "index.html").read_bytes() == good
+    site.stop()
 
 
 def test_saves_that_change_nothing_do_not_reload_and_state_files_are_ignored(live: LiveSite, notes: Path, messages: Messages) -> None:
