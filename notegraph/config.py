@@ -60,10 +60,18 @@ def load_settings(notes_dir: Path, **overrides: Any) -> Settings:
         raise ConfigError(f"'{notes_dir}' is not a folder")
     values: dict[str, Any] = {}
     config_file = notes_dir / CONFIG_NAME
-    if config_file.exists():
+    try:  # read, not tested first: a file deleted in between (serve reads it on every save) is no file
+        text: str | None = config_file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{config_file}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{config_file}: cannot read: {exc.strerror or exc}") from None
+    if text is not None:
         try:
-            raw = tomllib.loads(config_file.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{config_file}: {exc}") from None
         raw = raw.get("notegraph", raw)
         for key, value in raw.items():

@@ -344,9 +344,10 @@ class LiveSite:
         from notegraph.parse.collection import file_stamps
 
         stamps = file_stamps(self.notes_dir, (), (self.out,))
-        config = self.notes_dir / CONFIG_NAME
-        if config.is_file():
-            stamps[CONFIG_NAME] = stamp(config)
+        try:  # not tested first: it may be deleted in between
+            stamps[CONFIG_NAME] = stamp(self.notes_dir / CONFIG_NAME)
+        except OSError:
+            pass
         return stamps
 
     def _bind(self) -> _Server:
@@ -382,23 +383,27 @@ class LiveSite:
                     missed = not changes and self._stamps() != self._baseline
                     self._watching.set()
                     if missed:
-                        self.echo("changed while starting; rebuilding", False)
-                        self.rebuild()
+                        self._rebuild_watched("changed while starting; rebuilding")
                         continue
                 if not changes:
                     continue
                 names = sorted({_relative(self.notes_dir, path) for _, path in changes})
                 shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-                self.echo(f"changed: {shown}; rebuilding", False)
-                try:
-                    self.rebuild()
-                except Exception:  # a bug, not the user's notes: show it, keep serving the last good site
-                    self.echo(traceback.format_exc().rstrip(), True)
-                    self.echo("rebuild failed (above); still serving the last good site", True)
+                self._rebuild_watched(f"changed: {shown}; rebuilding")
         except Exception:
             if not self._stop.is_set():
                 self.echo(traceback.format_exc().rstrip(), True)
                 self.echo("watching for changes stopped; the site is still served (restart to rebuild)", True)
+
+    def _rebuild_watched(self, why: str) -> None:
+        """A rebuild from the watcher, which must outlive it: a bug (not the user's notes) is shown and
+        the last good site stays served."""
+        self.echo(why, False)
+        try:
+            self.rebuild()
+        except Exception:
+            self.echo(traceback.format_exc().rstrip(), True)
+            self.echo("rebuild failed (above); still serving the last good site", True)
 
     def wait(self) -> None:
         """Block until :meth:`stop` (Ctrl-C interrupts the wait in the main thread)."""

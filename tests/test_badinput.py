@@ -8,7 +8,7 @@ from badinput import make_bad_collection
 from click.testing import CliRunner
 
 from notegraph.cli import main
-from notegraph.config import load_settings
+from notegraph.config import Settings, load_settings
 from notegraph.pipeline import load
 
 
@@ -68,3 +68,22 @@ def test_bad_collection_still_builds_a_site(tmp_path: Path):
     assert not [a for tag in soup.find_all(True) for a in tag.attrs if a.lower().startswith("on")]
     assert not [a for a in soup.find_all("a") if str(a.get("href", "")).lower().startswith(("javascript:", "data:"))]
     assert '<script>alert("t")</script>' in soup.h1.get_text()
+
+
+def test_settings_file_that_cannot_be_read_is_named_without_a_traceback(tmp_path: Path):
+    root = tmp_path / "notes"
+    (root / "notegraph.toml").mkdir(parents=True)
+    result = CliRunner().invoke(main, ["check", str(root)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "notegraph.toml: cannot read" in result.output
+
+
+def test_settings_file_deleted_after_it_was_seen_is_no_settings_file(tmp_path: Path, monkeypatch):
+    """`serve` reads the settings on every save, so the file can go between being seen and being read."""
+    root = tmp_path / "notes"
+    root.mkdir()
+    seen_then_gone = root / "notegraph.toml"
+    for name in ("exists", "is_file"):
+        real = getattr(Path, name)
+        monkeypatch.setattr(Path, name, lambda self, real=real: self == seen_then_gone or real(self))
+    assert load_settings(root) == Settings(notes_dir=root)

@@ -467,6 +467,33 @@ def test_an_edit_saved_while_serve_starts_is_not_lost(settings: Settings, notes:
         site.stop()
 
 
+def test_a_bug_in_the_catch_up_rebuild_does_not_stop_the_watcher(settings: Settings, notes: Path, messages: Messages) -> None:
+    """The rebuild for a save made while serve starts is guarded like every other watched rebuild."""
+    loads = 0
+
+    def reload() -> Settings:
+        nonlocal loads
+        loads += 1
+        if loads == 3:  # 1: LiveSite(), 2: the first build, 3: the catch-up rebuild
+            raise RuntimeError("a bug while catching up")
+        return settings
+
+    def save() -> None:
+        (notes / "alpha.md").write_text(ALPHA.replace("First version", "Saved while starting"), encoding="utf-8")
+
+    site = saving_after_first_build(save)(reload, port=0, factory=FakeFactory(), echo=messages, debounce_ms=400, step_ms=50)
+    site.start()
+    try:
+        wait_for(lambda: "rebuild failed (above); still serving the last good site" in messages.text(), "the failure to be shown")
+        assert "RuntimeError: a bug while catching up" in messages.text()
+        before = version(site)
+        (notes / "beta.md").write_text(BETA.replace("repair", "mending"), encoding="utf-8")
+        wait_for(lambda: version(site) > before, "the version to change after an edit")
+        assert "watching for changes stopped" not in messages.text()
+    finally:
+        site.stop()
+
+
 def test_settings_saved_broken_while_serve_starts_do_not_stop_the_watcher(settings: Settings, notes: Path, messages: Messages) -> None:
     def reload() -> Settings:  # as `notegraph serve` does: the settings file is read for every build
         return load_settings(notes, out=settings.out, quiet=True)
