@@ -282,10 +282,11 @@ def embed(collection: Collection, settings: Settings, factory: Callable[[], Any]
 
 
 FACTS_MEMO = "facts.sqlite"
-TERMS_MEMO = "terms.sqlite"
+LABEL_COUNTS = "label-terms.npz"
 TERM_COUNTS = "terms.npz"
 RANK_STATE = "rank.npz"
 SIMILAR_STATE = "near.npz"
+RETIRED_STATE = ("terms.sqlite",)  # kept by earlier versions, read by none now: removed by a build
 
 
 def graph_settings(settings: Settings, full: bool = True) -> Any:
@@ -299,7 +300,7 @@ def graph_settings(settings: Settings, full: bool = True) -> Any:
         ann_threshold=settings.ann_threshold,
         cluster_state=settings.state_dir / "clusters.json" if full else None,
         facts_memo=settings.state_dir / FACTS_MEMO if full else None,
-        terms_memo=settings.state_dir / TERMS_MEMO if full else None,
+        label_counts=settings.state_dir / LABEL_COUNTS if full else None,
         term_counts=settings.state_dir / TERM_COUNTS if full else None,
         rank_state=settings.state_dir / RANK_STATE if full else None,
         similar_state=settings.state_dir / SIMILAR_STATE if full else None,
@@ -366,6 +367,8 @@ def build(
     check_out_dir(out, settings.notes_dir)
     with build_lock(settings.state_dir):
         clean_stale(out)
+        for name in RETIRED_STATE:
+            (settings.state_dir / name).unlink(missing_ok=True)
         with timer("parse"):
             notes, diagnostics, parse_cache = _read(settings, use_cache=True, warm=warm)
         with timer("resolve"):

@@ -42,8 +42,13 @@ def test_incremental_and_deleted_pages(tmp_path: Path):
     root = collection(tmp_path)
     out = tmp_path / "site"
     factory = FakeFactory()
-    first = build(load_settings(root, out=out), factory=factory)
+    settings = load_settings(root, out=out)
+    settings.state_dir.mkdir(parents=True)
+    retired = settings.state_dir / "terms.sqlite"  # what an earlier version kept, read by none now
+    retired.write_bytes(b"kept by an earlier version")
+    first = build(settings, factory=factory)
     assert first.embedded > 0 and factory.loads == 1 and first.pages_reused == 0
+    assert not retired.exists()
     before = {p: (out / p).read_bytes() for p in site_pages(out)}
     second = build(load_settings(root, out=out), factory=factory)
     assert second.embedded == 0 and factory.loads == 1  # the model is not even loaded

@@ -323,25 +323,57 @@ def test_the_pair_weights_and_adjacency_are_what_networkx_made(n: int, edges: li
             assert Edges.of(again, ids).joins() != read.joins()
 
 
-def test_terms_kept_between_builds_are_the_terms_of_the_texts(tmp_path: Path):
-    import sqlite3
+def _labels_by_counting(assigned, notes, n_terms=3):
+    """The cluster labels' terms as c-TF-IDF defines them, counted term by term (what label_clusters
+    computes with sparse sums)."""
+    import math
+    from collections import Counter
 
-    from notegraph.graph.lexical import TermsMemo, term_counts, tokens
+    from notegraph.graph.clusters import label_terms, label_text
 
-    rng = random.Random(3)
-    texts = [" ".join(rng.choice(LEX_WORDS) + str(rng.randrange(40)) for _ in range(25)) for _ in range(30)] + ["", "the and of"]
-    path = tmp_path / "terms.sqlite"
-    assert TermsMemo(path)(texts) == [tokens(t) for t in texts]
-    asked: list[str] = []
-    changed = texts[1:] + ["A new text, about repair."]
-    assert TermsMemo(path, lambda text: asked.append(text) or tokens(text))(changed) == [tokens(t) for t in changed]
-    assert asked == ["A new text, about repair."]  # the others were read back
-    # another tokenizer's terms are kept apart
-    labels = TermsMemo(path, str.split, "labels")
-    assert labels(changed) == [t.split() for t in changed] and TermsMemo(path)(changed) == [tokens(t) for t in changed]
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM terms_ranking").fetchone()[0] == len(set(changed))  # texts[0]'s row is gone
-    a, b = Lexical(changed), Lexical(changed, counts=lambda texts: term_counts(TermsMemo(path)(texts)))
-    assert a.vocab == b.vocab and (a.tfidf != b.tfidf).nnz == 0
-    path.write_bytes(b"not a database" * 100)
-    assert TermsMemo(path)(texts) == [tokens(t) for t in texts]  # damaged: tokenized again
+    counts = {cid: Counter(t for m in members for t in label_terms(label_text(notes[m]))) for cid, members in assigned}
+    total: Counter[str] = Counter()
+    for counter in counts.values():
+        total.update(counter)
+    avg_words = sum(sum(c.values()) for c in counts.values()) / max(len(counts), 1)
+    out = {}
+    for cid, members in assigned:
+        size = sum(counts[cid].values()) or 1
+        scored = [((n / size) * math.log(1 + avg_words / total[t]), t) for t, n in counts[cid].items() if n > 1 or len(members) == 1]
+        chosen: list[str] = []
+        for _, term in sorted(scored, key=lambda s: (-s[0], s[1])):
+            if not any(term[:5] == other[:5] for other in chosen):
+                chosen.append(term)
+            if len(chosen) == n_terms:
+                break
+        out[cid] = tuple(chosen)
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), vocabulary=st.integers(3, 400), clusters=st.integers(1, 12))
+def test_cluster_labels_are_the_distinctive_terms_and_kept_counts_change_nothing(tmp_path: Path, seed: int, vocabulary: int, clusters: int):
+    """Many tied scores (a small vocabulary), shared prefixes ("groun..."), clusters of one note, and
+    more terms than the exactly scored candidates (a large one)."""
+    from notegraph.graph.clusters import label_clusters, label_terms
+    from notegraph.graph.lexical import TermCounts
+    from notegraph.model import Note
+
+    rng = random.Random(seed)
+    words = [f"{rng.choice(['ground', 'repair', 'dialog', 'scal'])}{rng.choice('abcdefgh')}{i}" for i in range(vocabulary)]
+    notes = {}
+    for i in range(rng.randrange(clusters, 60)):
+        text = " ".join(rng.choice(words[: rng.randrange(1, vocabulary + 1)]) for _ in range(rng.randrange(0, 80)))
+        notes[f"n{i:02d}"] = Note(id=f"n{i:02d}", path=f"n{i:02d}.md", title=rng.choice(words), text=text)
+    ids = sorted(notes)
+    assigned = [(cid, set(ids[cid::clusters])) for cid in range(clusters) if ids[cid::clusters]]
+    adj: dict[str, dict[str, float]] = {note_id: {} for note_id in ids}
+    got = label_clusters(assigned, notes, adj)
+    assert {c.id: c.terms for c in got} == _labels_by_counting(assigned, notes)
+    kept = TermCounts(tmp_path / f"labels-{seed}-{vocabulary}-{clusters}.npz", label_terms)
+    label_clusters(assigned, notes, adj, counts=kept)
+    notes[ids[0]] = Note(id=ids[0], path=f"{ids[0]}.md", title="grounding", text="grounding " * 5)  # an edit
+    again = label_clusters(assigned, notes, adj, counts=kept)
+    assert kept.tokenized == 1
+    assert [(c.terms, c.label) for c in again] == [(c.terms, c.label) for c in label_clusters(assigned, notes, adj)]
+    assert {c.id: c.terms for c in again} == _labels_by_counting(assigned, notes)

@@ -22,7 +22,7 @@ from notegraph.graph.clusters import (
     stable_ids,
 )
 from notegraph.graph.edges import Edges
-from notegraph.graph.lexical import TermCounts, TermsMemo
+from notegraph.graph.lexical import TermCounts
 from notegraph.graph.memo import FactKeys, FactsMemo, KeptFacts, Passages, encode, note_digests, salt_of
 from notegraph.graph.rank import Ranker
 from notegraph.graph.rankstate import similar_notes
@@ -63,8 +63,8 @@ class GraphSettings:
     cluster_state: Path | None = None
     # where each note's facts are kept between builds, under a key of their inputs (see graph.memo)
     facts_memo: Path | None = None
-    # where the cluster labels' terms are kept between builds (see graph.lexical.TermsMemo)
-    terms_memo: Path | None = None
+    # where the cluster labels' term counts are kept between builds (see graph.lexical.TermCounts)
+    label_counts: Path | None = None
     # where the ranking texts' term counts are kept between builds (see graph.lexical.TermCounts)
     term_counts: Path | None = None
     # where the ranking tables are kept between builds, so that an edit scores only the rows it can
@@ -121,11 +121,11 @@ def build_graph(collection: Collection, embeddings: EmbeddingsLike, settings: Gr
     weights = _pair_weights(edges)
     previous = load_previous(settings.cluster_state)
 
-    label_tokenize = TermsMemo(settings.terms_memo, label_terms, "labels") if settings.terms_memo else None
+    label_counts = TermCounts(settings.label_counts, label_terms) if settings.label_counts else None
 
     def clustering() -> list[Cluster]:
         adj = adjacency(ids, weights)  # only the clusters use it: made in their process
-        return label_clusters(stable_ids(communities(adj), previous), notes, adj, tokenize=label_tokenize)
+        return label_clusters(stable_ids(communities(adj), previous), notes, adj, counts=label_counts)
 
     # the clusters need neither the ranking's signals nor its tables: on several cores they are found in
     # a forked process meanwhile (the signals are built on one core; 3.5 s at 20,000 notes)

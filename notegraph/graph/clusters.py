@@ -5,29 +5,19 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+import scipy.sparse as sp
+
+from notegraph.graph.lexical import STOPWORDS, term_counts
 from notegraph.model import Cluster, Note
 
 SEED = 42
 SMALL_MAX = 9  # clusters of < 10 notes are "small"
 MEDIUM_MAX = 49  # 10-49 notes "medium", 50 or more "large"
 _WORD_RE = re.compile(r"[a-z][a-z0-9-]{2,}")
-STOPWORDS = frozenset(
-    """a about above after again against all also am an and any are as at be because been before being below
-    between both but by can could did do does doing down during each few for from further had has have having he
-    her here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not
-    now of off on once only or other our ours ourselves out over own same she should so some such than that the
-    their theirs them themselves then there these they this those through to too under until up very was we were
-    what when where which while who whom why will with would you your yours yourself yourselves one two may might
-    must shall rather than thus yet via per within without across toward towards upon whether however therefore
-    note notes paper papers concept concepts synthesis inquiry question questions claim claims use used using uses
-    make makes made like well even much many way ways thing things less least whose another every each often
-    first second new see e.g i.e etc
-    """.split()
-)
 
 
 def size_class(n: int) -> str:
@@ -157,44 +147,72 @@ def label_clusters(
     n_terms: int = 3,
     n_central: int = 5,
     *,
-    tokenize: Callable[[Sequence[str]], Iterable[list[str]]] | None = None,
+    counts: Callable[[Sequence[str]], tuple[list[str], sp.csr_matrix]] | None = None,
 ) -> list[Cluster]:
     """c-TF-IDF: a term is distinctive for a cluster when frequent in it and rare across clusters.
-    ``tokenize`` gives ``label_terms`` of each text (a ``lexical.TermsMemo`` keeps them between builds)."""
+    ``counts`` gives ``term_counts`` of ``label_terms`` of each text (a ``lexical.TermCounts`` keeps
+    them between builds): a cluster's counts are the sum of its members' rows."""
     order = sorted(member for _cid, members in assigned for member in members)
     texts = [label_text(notes[member]) for member in order]
-    terms_of = dict(zip(order, tokenize(texts) if tokenize is not None else map(label_terms, texts), strict=True))
-    counts: dict[int, Counter[str]] = {}
-    for cid, members in assigned:
-        counter: Counter[str] = Counter()
-        for member in members:
-            counter.update(terms_of[member])
-        counts[cid] = counter
-    total_per_term: Counter[str] = Counter()
-    for counter in counts.values():
-        total_per_term.update(counter)
-    avg_words = sum(sum(c.values()) for c in counts.values()) / max(len(counts), 1)
+    terms, tf = counts(texts) if counts is not None else term_counts([label_terms(text) for text in texts])
+    row = {member: i for i, member in enumerate(order)}
+    members_at = [(i, row[member]) for i, (_cid, members) in enumerate(assigned) for member in members]
+    which = sp.csr_matrix(
+        (np.ones(len(members_at)), ([i for i, _ in members_at], [r for _, r in members_at])), shape=(len(assigned), len(order))
+    )
+    per = sp.csr_matrix(which @ tf.astype(np.float64))  # clusters x terms: whole counts, exact in float64
+    total_per_term = np.asarray(per.sum(axis=0)).ravel()
+    words = [int(w) for w in np.asarray(per.sum(axis=1)).ravel().tolist()]
+    avg_words = sum(words) / max(len(assigned), 1)
     clusters = []
-    for cid, members in assigned:
-        counter = counts[cid]
-        size = sum(counter.values()) or 1
-        scored = sorted(
-            ((count / size) * math.log(1 + avg_words / total_per_term[term]), term) for term, count in counter.items() if count > 1 or len(members) == 1
-        )
-        chosen: list[str] = []
-        for _, term in sorted(scored, key=lambda s: (-s[0], s[1])):
-            if not any(term[:5] == other[:5] for other in chosen):  # "ground" adds nothing to "grounding"
-                chosen.append(term)
-            if len(chosen) == n_terms:
-                break
-        terms = tuple(chosen)
+    for i, (cid, members) in enumerate(assigned):
+        start, stop = per.indptr[i], per.indptr[i + 1]
+        counted = (per.indices[start:stop], per.data[start:stop])
+        chosen = _distinctive(terms, *counted, total_per_term, words[i] or 1, avg_words, len(members) == 1, n_terms)
         # weighted degree inside the cluster, summed in the adjacency's order as networkx's subgraph
         # degree does, a self-loop counted twice (without the subgraph view: 0.2 s at 5,000 notes)
         degree = {m: _inner_degree(adj[m], m, members) for m in members}
         central = tuple(sorted(members, key=lambda m: (-degree[m], m))[:n_central])
-        label = " · ".join(terms) if terms else notes[central[0]].title
-        clusters.append(Cluster(id=cid, label=label, terms=terms, members=tuple(sorted(members)), central=central, size_class=size_class(len(members))))
+        label = " · ".join(chosen) if chosen else notes[central[0]].title
+        clusters.append(Cluster(id=cid, label=label, terms=chosen, members=tuple(sorted(members)), central=central, size_class=size_class(len(members))))
     return clusters
+
+
+CANDIDATES = 64  # a cluster's terms scored exactly: the best by numpy's scores (more where they tie)
+
+
+def _distinctive(
+    terms: Sequence[str], cols: np.ndarray, counts: np.ndarray, total_per_term: np.ndarray, size: int, avg_words: float, single: bool, n_terms: int
+) -> tuple[str, ...]:
+    """A cluster's ``n_terms`` best terms by ``(count / size) * log(1 + avg_words / total)``, ties by
+    name, a term that starts as a chosen one does (five letters) left out; only terms used twice,
+    unless the cluster is one note. Ranked by Python's floats (numpy's log may differ in the last bit):
+    the best ``CANDIDATES`` by numpy's scores, and every term if those run out."""
+    keep = counts > 1 if not single else np.ones(len(counts), dtype=bool)
+    cols, counts = cols[keep], counts[keep]
+    if not len(cols):
+        return ()
+    approx = (counts / size) * np.log(1 + avg_words / total_per_term[cols])
+    everything = np.ones(len(cols), dtype=bool)
+    near = everything
+    if len(cols) > CANDIDATES:
+        bar = np.partition(approx, len(approx) - CANDIDATES)[len(approx) - CANDIDATES]
+        near = approx >= bar - abs(bar) * 1e-9  # every term that could rank above the bar's, by a bit
+    chosen: list[str] = []
+    for pick in (near, everything):
+        scored = [
+            ((count / size) * math.log(1 + avg_words / total), terms[col])
+            for col, count, total in zip(cols[pick].tolist(), counts[pick].tolist(), total_per_term[cols[pick]].tolist(), strict=True)
+        ]
+        chosen = []
+        for _, term in sorted(scored, key=lambda s: (-s[0], s[1])):
+            if not any(term[:5] == other[:5] for other in chosen):  # "ground" adds nothing to "grounding"
+                chosen.append(term)
+            if len(chosen) == n_terms:
+                return tuple(chosen)
+        if pick is everything:
+            break
+    return tuple(chosen)
 
 
 def _inner_degree(neighbours: Mapping[str, float], node: str, members: set[str]) -> float:

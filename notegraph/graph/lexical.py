@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sqlite3
 import zipfile
 from collections.abc import Callable, Sequence
-from contextlib import closing
 from functools import cached_property
 from itertools import chain
 from pathlib import Path
@@ -16,8 +14,22 @@ import numpy as np
 import scipy.sparse as sp
 
 from notegraph.fsutil import save_npz
-from notegraph.graph.clusters import STOPWORDS
 from notegraph.graph.similarity import fixed, fixed_dot, fixed_scale
+
+# words that say nothing of what a note is about: left out of the ranking's terms and the cluster labels
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have having he
+    her here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not
+    now of off on once only or other our ours ourselves out over own same she should so some such than that the
+    their theirs them themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself yourselves one two may might
+    must shall rather than thus yet via per within without across toward towards upon whether however therefore
+    note notes paper papers concept concepts synthesis inquiry question questions claim claims use used using uses
+    make makes made like well even much many way ways thing things less least whose another every each often
+    first second new see e.g i.e etc
+    """.split()
+)
 
 _TOKEN_RE = re.compile(r"[^\W_][\w'-]*", re.UNICODE)
 
@@ -310,57 +322,6 @@ class TermCounts:
             "counts": tf.data.astype(np.float32),
         }
         save_npz(self.path, arrays)
-
-
-class TermsMemo:
-    """Each text's terms, in order, kept between builds in SQLite under a hash of the text and
-    notegraph's code: the cluster labels' words (tokenizing every note's label text again took 0.3 s
-    of a one-edit build at 5,000 notes). The ranking's terms are kept as counts (``TermCounts``).
-    ``name`` keeps each tokenizer's terms in a table of their own. Rows of texts a build no longer has
-    are dropped. A damaged or unwritable file costs only the tokenizing."""
-
-    def __init__(self, path: Path, tokenizer: Callable[[str], list[str]] = tokens, name: str = "ranking") -> None:
-        if not name.isidentifier():
-            raise ValueError(f"not a table name: {name}")
-        self.path = path
-        self.tokenizer = tokenizer
-        self.table = f"terms_{name}"
-
-    def __call__(self, texts: Sequence[str]) -> list[list[str]]:
-        from notegraph.version import code_version
-
-        keys = _text_keys(texts, f"{code_version()}\0")
-        kept: dict[bytes, str] = {}
-        try:
-            if self.path.is_file():
-                with closing(sqlite3.connect(self.path, timeout=30)) as conn:
-                    kept = dict(conn.execute(f"SELECT key, terms FROM {self.table}"))
-        except sqlite3.Error:
-            kept = {}
-        out: list[list[str]] = []
-        new: list[tuple[bytes, str]] = []
-        for key, text in zip(keys, texts, strict=True):
-            joined = kept.get(key)
-            if isinstance(joined, str):
-                out.append(joined.split(" ") if joined else [])
-            else:
-                terms = self.tokenizer(text)
-                new.append((key, " ".join(terms)))
-                out.append(terms)
-        stale = [(key,) for key in kept.keys() - set(keys)]
-        if new or stale:
-            self._write(new, stale)
-        return out
-
-    def _write(self, new: list[tuple[bytes, str]], stale: list[tuple[bytes]]) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(sqlite3.connect(self.path, timeout=30)) as conn, conn:
-                conn.execute(f"CREATE TABLE IF NOT EXISTS {self.table} (key BLOB PRIMARY KEY, terms TEXT NOT NULL)")
-                conn.executemany(f"INSERT OR REPLACE INTO {self.table} VALUES (?, ?)", new)
-                conn.executemany(f"DELETE FROM {self.table} WHERE key = ?", stale)
-        except (OSError, sqlite3.Error):
-            pass
 
 
 def _text_keys(texts: Sequence[str], salt: str) -> list[bytes]:
