@@ -33,6 +33,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -550,7 +551,8 @@ def _byte_compile() -> None:
 
 def _live_main() -> int:
     """``run.py --child-live NOTES SITE EDITED [--fake]``: serve's rebuilds (notegraph.serve.LiveSite,
-    without its server and watcher) after edits of one note, each timed; the note is restored."""
+    without its server and watcher, each in a thread as the watcher runs it) after edits of one note,
+    each timed; the note is restored."""
     notes, site, edited = (Path(a) for a in sys.argv[2:5])
     fake = "--fake" in sys.argv[5:]
     if fake:
@@ -562,16 +564,21 @@ def _live_main() -> int:
     live = LiveSite(load_settings(notes, out=site, quiet=True), echo=lambda message, _err: said.append(message))
     original = edited.read_bytes()
 
+    def in_thread() -> None:  # as serve's watcher thread does: no forked workers there (parallel.may_fork)
+        watcher = threading.Thread(target=live.rebuild)
+        watcher.start()
+        watcher.join()
+
     def rebuild(text: bytes) -> dict[str, Any]:
         edited.write_bytes(original + text)
         start = time.perf_counter()
-        live.rebuild()
+        in_thread()
         took = time.perf_counter() - start
         built = [m for m in said if m.startswith("built ")]
         return {"s": took, "pages": built[-1].split(": ", 1)[-1] if built else said[-1:]}
 
     try:
-        live.rebuild()  # the published site, as the first build of `serve` finds it
+        live.rebuild()  # the published site, as the first build of `serve` finds it (in the main thread)
         warmup = rebuild(b"\nAn edited sentence, warm-up.\n")  # loads the model (if a text is new) and fills Warm
         edits = [rebuild(f"\nAn edited sentence about repair and grounding, live run {i}.\n".encode()) for i in range(3)]
         revert = rebuild(b"")
