@@ -403,7 +403,7 @@ def build(
             with timer("write"):
                 _forget_site(settings)
                 swap_in(staged, out)
-                _write_query_index(settings, key, note_stamps, collection, graph, embeddings)
+                _write_query_index(settings, key, fingerprint, note_stamps, collection, graph, embeddings)
                 _remember_site(settings, fingerprint, report)
         except OSError as exc:
             discard(staged)
@@ -447,20 +447,23 @@ def _last_build(settings: Settings) -> dict[str, Any] | None:
 def _unchanged_site(settings: Settings, last: dict[str, Any] | None, fingerprint: str, key: str, stamps: dict[str, list[int]]) -> int | None:
     """The page count of the published site if it was built from this fingerprint and is untouched."""
     from notegraph.fsutil import stamp
-    from notegraph.query import QueryIndex
+    from notegraph.query import QueryIndex, restamp
 
     if last is None or last.get("fingerprint") != fingerprint:
         return None
-    index = QueryIndex.open(settings.state_dir / QUERY_INDEX, key, stamps)
-    if index is None:
-        return None  # the last build's query index is part of its output
-    index.close()
     try:
         if any(stamp(settings.out / path) != recorded for path, recorded in last["stamps"].items()):
             return None
-        return int(last["pages"])
+        pages = int(last["pages"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+    # the last build's query index is part of its output; a note saved again unchanged has a new mtime
+    # but the same contents (the fingerprint), so the index stands and takes the new stamps
+    index = QueryIndex.open(settings.state_dir / QUERY_INDEX, key, stamps)
+    if index is not None:
+        index.close()
+        return pages
+    return pages if restamp(settings.state_dir / QUERY_INDEX, key, fingerprint, stamps) else None
 
 
 def _site_stamps(last: dict[str, Any] | None) -> dict[str, list[int]]:
@@ -517,13 +520,15 @@ def build_fingerprint(key: str, notes_digest: str) -> str:
 QUERY_INDEX = "query.sqlite"
 
 
-def _write_query_index(settings: Settings, key: str, stamps: dict[str, list[int]], collection: Collection, graph: GraphResult, embeddings: Any) -> None:
+def _write_query_index(
+    settings: Settings, key: str, fingerprint: str, stamps: dict[str, list[int]], collection: Collection, graph: GraphResult, embeddings: Any
+) -> None:
     import sqlite3
 
     from notegraph.query import write_index
 
     try:
-        write_index(settings.state_dir / QUERY_INDEX, key, stamps, collection.notes, graph, embeddings, settings.related_k)
+        write_index(settings.state_dir / QUERY_INDEX, key, stamps, collection.notes, graph, embeddings, settings.related_k, fingerprint)
     except (OSError, sqlite3.Error):
         (settings.state_dir / QUERY_INDEX).unlink(missing_ok=True)  # queries then rank from scratch
 

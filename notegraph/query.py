@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -97,10 +98,18 @@ INDEX_VERSION = "4"
 
 
 def write_index(
-    path: Path, key: str, stamps: Mapping[str, Sequence[int]], notes: Mapping[str, Note], graph: GraphResult, embeddings: Any, related_k: int
+    path: Path,
+    key: str,
+    stamps: Mapping[str, Sequence[int]],
+    notes: Mapping[str, Note],
+    graph: GraphResult,
+    embeddings: Any,
+    related_k: int,
+    fingerprint: str = "",
 ) -> None:
     """Write the query index. It holds what the build ranked anyway: each note's related list
-    (``related_k`` items) and related papers, its chunks and vectors.
+    (``related_k`` items) and related papers, its chunks and vectors. ``fingerprint``: the build's
+    (the settings and the notes' contents, see pipeline.build_fingerprint), for ``restamp``.
 
     Each row records what it was made from (the note's facts key, see graph.memo, and its title, kind,
     path and aliases). When the last build's index holds the same notes in the same order, only the
@@ -113,7 +122,7 @@ def write_index(
 
     lists = {"": related_k, "paper": RELATED_PAPERS}
     vectors = np.ascontiguousarray(embeddings.vectors, dtype="<f4")
-    meta = {"version": INDEX_VERSION, "key": key, "stamps": json.dumps(stamps, sort_keys=True), "lists": json.dumps(lists)}
+    meta = {"version": INDEX_VERSION, "key": key, "stamps": json.dumps(stamps, sort_keys=True), "lists": json.dumps(lists), "fingerprint": fingerprint}
     meta["dim"] = str(vectors.shape[1] if vectors.ndim == 2 else 0)
     meta["vectors"] = hashlib.blake2b(vectors.tobytes(), digest_size=16).hexdigest()
     made = {note_id: _made_from(notes[note_id], graph.keys.get(note_id)) for note_id in embeddings.ids}
@@ -228,6 +237,25 @@ def _update_index(path: Path, meta: Mapping[str, str], made: Mapping[str, bytes 
         return False
     finally:
         conn.close()
+
+
+def restamp(path: Path, key: str, fingerprint: str, stamps: Mapping[str, Sequence[int]]) -> bool:
+    """Record ``stamps`` as the notes' in the index at ``path`` if it was written with ``key`` by the
+    build with ``fingerprint``: the notes' files were saved again (a new mtime) with the contents it
+    was made from, so its answers stand. False when it is not that build's."""
+    import sqlite3
+
+    if not fingerprint or not path.is_file():
+        return False
+    try:
+        with closing(sqlite3.connect(path, timeout=30)) as conn, conn:
+            meta = dict(conn.execute("SELECT key, value FROM meta"))
+            if meta.get("version") != INDEX_VERSION or meta.get("key") != key or meta.get("fingerprint") != fingerprint:
+                return False
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'stamps'", (json.dumps(stamps, sort_keys=True),))
+        return True
+    except sqlite3.Error:
+        return False
 
 
 class QueryIndex:

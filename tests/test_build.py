@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from notegraph.config import load_settings
 from notegraph.errors import BuildError, BusyError, NotesHaveErrors
 from notegraph.fsutil import build_lock
 from notegraph.pipeline import build
+from notegraph.query import restamp
 
 FAKE = "fake/hash-64"
 
@@ -69,7 +71,7 @@ def test_unchanged_build_does_no_work_and_any_change_rebuilds(tmp_path: Path, mo
     out = tmp_path / "site"
     factory = FakeFactory()
     first = build(load_settings(root, out=out), factory=factory)
-    real_embed = pipeline.embed
+    real_embed, real_analyse = pipeline.embed, pipeline.analyse
 
     def no_analysis(*args, **kwargs):
         raise AssertionError("nothing changed: the build must not embed, rank or render")
@@ -77,6 +79,21 @@ def test_unchanged_build_does_no_work_and_any_change_rebuilds(tmp_path: Path, mo
     monkeypatch.setattr(pipeline, "embed", no_analysis)
     again = build(load_settings(root, out=out), factory=factory)
     assert (again.pages_written, again.pages_reused, again.embedded) == (0, first.pages_written, 0)
+
+    # a note saved again unchanged (a new mtime): the same contents, nothing to do; the query index
+    # takes the new stamps, so `related` still answers from it
+    note = root / "n2.md"
+    os.utime(note, ns=(note.stat().st_atime_ns, note.stat().st_mtime_ns + 5_000_000_000))
+    touched = build(load_settings(root, out=out), factory=factory)
+    assert (touched.pages_written, touched.embedded) == (0, 0)
+    monkeypatch.setattr(pipeline, "analyse", no_analysis)
+    took, items = pipeline.related(load_settings(root, out=out), "n2", 2, None, factory=factory)
+    assert took == "note:n2" and items
+    index = load_settings(root, out=out).state_dir / pipeline.QUERY_INDEX
+    with sqlite3.connect(index) as conn:
+        key = conn.execute("SELECT value FROM meta WHERE key = 'key'").fetchone()[0]
+    assert not restamp(index, key, "another build's fingerprint", {})  # only the build that wrote it
+    monkeypatch.setattr(pipeline, "analyse", real_analyse)
 
     # a damaged page, an edited note, a changed setting: each one is noticed
     page = out / sorted(site_pages(out))[0]
