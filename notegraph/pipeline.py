@@ -45,15 +45,18 @@ def batch(fn: F) -> F:
 
 class Warm:
     """What a process that builds again and again (``serve``) keeps from one build for the next, beside
-    the files every build keeps: each note as parsed and each vector and chunk list as read, so that a
-    rebuild decodes and reads only what changed. Each part is keyed as its file is (see
-    parse.cache.ParseMemory and embed.cache.EmbedMemory): a build with it makes what one without makes."""
+    the files every build keeps: each note as parsed, its links as resolved and each vector and chunk
+    list as read, so that a rebuild decodes and reads only what changed. Each part is keyed as its file
+    is (see parse.cache.ParseMemory, resolve.ResolveMemory and embed.cache.EmbedMemory): a build with
+    it makes what one without makes."""
 
     def __init__(self) -> None:
         from notegraph.embed.cache import EmbedMemory
         from notegraph.parse.cache import ParseMemory
+        from notegraph.resolve import ResolveMemory
 
         self.parsed = ParseMemory()
+        self.resolved = ResolveMemory()
         self.embedded = EmbedMemory()
 
 
@@ -100,10 +103,11 @@ def load(settings: Settings, use_cache: bool = True) -> Collection:
 RESOLVED_MEMO = "resolved.json"
 
 
-def _resolve(settings: Settings, notes: list[Note], diagnostics: list[Diagnostic], cache: Any) -> Collection:
+def _resolve(settings: Settings, notes: list[Note], diagnostics: list[Diagnostic], cache: Any, warm: Warm | None = None) -> Collection:
     """resolve(), with the links kept between builds when the parse cache is used (see resolve._Memo)."""
     memo = settings.state_dir / RESOLVED_MEMO if cache is not None else None
-    return resolve(str(settings.notes_dir), notes, diagnostics, memo=memo, parsed_by=cache.key if cache is not None else "")
+    memory = warm.resolved if warm is not None and memo is not None else None
+    return resolve(str(settings.notes_dir), notes, diagnostics, memo=memo, parsed_by=cache.key if cache is not None else "", memory=memory)
 
 
 @dataclass(frozen=True)
@@ -372,7 +376,7 @@ def build(
         with timer("parse"):
             notes, diagnostics, parse_cache = _read(settings, use_cache=True, warm=warm)
         with timer("resolve"):
-            collection = _resolve(settings, notes, diagnostics, parse_cache)
+            collection = _resolve(settings, notes, diagnostics, parse_cache, warm)
             checked = CheckReport(collection)
             if keep_on_errors and checked.errors and out.is_dir():
                 raise NotesHaveErrors(tuple(checked.errors))

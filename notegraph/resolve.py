@@ -119,17 +119,23 @@ def resolve_target(index: NameIndex, source: Note, raw: RawLink) -> Resolution:
 
 
 def resolve(
-    root: str, notes: Sequence[Note], parse_diagnostics: Iterable[Diagnostic] = (), *, memo: Path | None = None, parsed_by: str = ""
+    root: str,
+    notes: Sequence[Note],
+    parse_diagnostics: Iterable[Diagnostic] = (),
+    *,
+    memo: Path | None = None,
+    parsed_by: str = "",
+    memory: ResolveMemory | None = None,
 ) -> Collection:
     """Resolve every note's links; report dangling, ambiguous and outside links and duplicate titles.
 
     ``memo``: where each note's resolved links are kept between builds (see ``_Memo``): a note whose
     file and every note's names are unchanged gets its links from there. ``parsed_by``: the settings
     the notes were parsed with (a file's links are a function of its bytes, the parser's code and
-    these)."""
+    these). ``memory``: the memo as the last build in this process left it (see ``ResolveMemory``)."""
     ordered = sorted(notes, key=lambda n: n.id)
     by_id = {note.id: note for note in ordered}
-    kept = _Memo(memo, ordered, parsed_by) if memo is not None and len(by_id) == len(ordered) else None  # one note per id
+    kept = _Memo(memo, ordered, parsed_by, memory) if memo is not None and len(by_id) == len(ordered) else None  # one note per id
     index: NameIndex | None = None  # made when a note's links are resolved
     diagnostics = list(parse_diagnostics)
     links: list[Link] = []
@@ -145,6 +151,8 @@ def resolve(
             if kept is not None:
                 kept.resolved(note, positions, own_links, own_diagnostics)
             found = own_links, own_diagnostics
+        if kept is not None:
+            kept.took(note, found)
         links.extend(found[0])
         diagnostics.extend(found[1])
     if kept is not None:
@@ -198,6 +206,17 @@ def _with_context(raw: RawLink, context: str) -> RawLink:
     return copy
 
 
+class ResolveMemory:
+    """What a process that builds again and again (``serve``) keeps of the last build's memo: its
+    names key, its entries (what the file holds, so it is not read again) and each note's links and
+    diagnostics as objects, under the note's content hash (so they are not made again from the entry)."""
+
+    def __init__(self) -> None:
+        self.names = ""
+        self.entries: dict[str, list[Any]] = {}
+        self.found: dict[str, tuple[str, list[Link], list[Diagnostic]]] = {}
+
+
 class _Memo:
     """Each note's resolved links and their diagnostics, kept between builds in one JSON file (not
     pickle: it lives in a notes folder that may come from someone else).
@@ -211,7 +230,7 @@ class _Memo:
 
     FORMAT = 1
 
-    def __init__(self, path: Path, notes: Sequence[Note], parsed_by: str) -> None:
+    def __init__(self, path: Path, notes: Sequence[Note], parsed_by: str, memory: ResolveMemory | None = None) -> None:
         import hashlib
 
         import orjson
@@ -224,16 +243,26 @@ class _Memo:
         self.names = hashlib.sha256(f"{code_version()}\0{parsed_by}\0".encode() + orjson.dumps(names)).hexdigest()
         self.entries: dict[str, list[Any]] = {}
         self.fresh: dict[str, list[Any]] = {}
-        try:
-            data = orjson.loads(path.read_bytes())
-            if isinstance(data, dict) and data.get("format") == self.FORMAT and data.get("names") == self.names and isinstance(data.get("notes"), dict):
-                self.entries = data["notes"]
-        except (OSError, ValueError):
-            pass
+        self.memory = memory
+        self._remembered: dict[str, tuple[str, list[Link], list[Diagnostic]]] = {}
+        if memory is not None and memory.names == self.names:
+            self.entries = memory.entries
+            self._remembered = memory.found
+        else:
+            try:
+                data = orjson.loads(path.read_bytes())
+                if isinstance(data, dict) and data.get("format") == self.FORMAT and data.get("names") == self.names and isinstance(data.get("notes"), dict):
+                    self.entries = data["notes"]
+            except (OSError, ValueError):
+                pass
         self.changed = not self.entries
+        self._found: dict[str, tuple[str, list[Link], list[Diagnostic]]] = {}
 
     def links(self, note: Note) -> tuple[list[Link], list[Diagnostic]] | None:
         """The note's kept links and diagnostics, if its entry is for this file; None otherwise."""
+        remembered = self._remembered.get(note.id)
+        if remembered is not None and remembered[0] == note.content_hash and note.content_hash and note.id in self.entries:
+            return list(remembered[1]), list(remembered[2])
         entry = self.entries.get(note.id)
         if entry is None:
             return None
@@ -265,18 +294,29 @@ class _Memo:
         ]
         self.changed = True
 
+    def took(self, note: Note, found: tuple[list[Link], list[Diagnostic]]) -> None:
+        """The note's links and diagnostics in this build, for the memory."""
+        if self.memory is not None:
+            self._found[note.id] = (note.content_hash, found[0], found[1])
+
     def save(self) -> None:
         import orjson
 
         from notegraph.fsutil import atomic_write_bytes
 
         kept = {note_id: entry for note_id, entry in self.entries.items() if note_id in self._ids}
-        if not self.changed and len(kept) == len(self.entries):
-            return
-        try:
-            atomic_write_bytes(self.path, orjson.dumps({"format": self.FORMAT, "names": self.names, "notes": {**kept, **self.fresh}}))
-        except OSError:
-            pass  # only costs the next build its shortcut
+        entries = {**kept, **self.fresh}
+        written = True
+        if self.changed or len(kept) != len(self.entries):
+            try:
+                atomic_write_bytes(self.path, orjson.dumps({"format": self.FORMAT, "names": self.names, "notes": entries}))
+            except OSError:
+                written = False  # only costs the next build its shortcut
+        if self.memory is not None:
+            # what the file now holds (forgotten when it could not be written: the next build reads it)
+            self.memory.names = self.names if written else ""
+            self.memory.entries = entries if written else {}
+            self.memory.found = self._found if written else {}
 
 
 def _titles(resolved: Sequence[tuple[RawLink, Resolution]], by_id: Mapping[str, Note]) -> dict[str, str]:

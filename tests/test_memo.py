@@ -284,15 +284,19 @@ def test_a_warm_build_decodes_and_reads_only_what_changed(tmp_path: Path, monkey
     real_decode, real_get_many = parse_cache._safe_decode, EmbeddingCache.get_many
     monkeypatch.setattr(parse_cache, "_safe_decode", lambda text: decoded.append(text) or real_decode(text))
     monkeypatch.setattr(EmbeddingCache, "get_many", lambda self, model, hashes: read.append(len(hashes := list(hashes))) or real_get_many(self, model, hashes))
+    files: list[str] = []
+    real_read_bytes = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: files.append(self.name) or real_read_bytes(self))
     (root / "n3.md").write_text((root / "n3.md").read_text() + "\nOne more sentence about repair.\n")
     report = build(load_settings(root, out=tmp_path / "site"), warm=warm)
     assert report.embedded == 1 and report.pages_written
     assert decoded == [] and read == [1]  # the edited note was parsed, its one new text looked up
+    assert "resolved.json" not in files  # the other notes' links were the last build's, in memory
     stamp, result = warm.parsed.results["n3.md"]
     assert warm.parsed.get("n3.md", stamp) == result and warm.parsed.get("n3.md", (*stamp[:3], "other settings")) is None
     cold = Warm()
     build(load_settings(root, out=tmp_path / "other"), warm=cold)
-    assert len(decoded) == 12 and read[-1] > 1
+    assert len(decoded) == 12 and read[-1] > 1 and files.count("resolved.json") == 1
 
 
 def test_a_digest_moves_with_each_thing_other_notes_take_from_the_note_and_the_salt_with_the_model():
