@@ -467,6 +467,14 @@ def test_an_edit_saved_while_serve_starts_is_not_lost(settings: Settings, notes:
         site.stop()
 
 
+def assert_still_watching(site: LiveSite, messages: Messages, note: Path, text: str) -> None:
+    """An edit saved now is built: the watcher outlived whatever happened before."""
+    before = version(site)
+    note.write_text(text, encoding="utf-8")
+    wait_for(lambda: version(site) > before, "the version to change after an edit")
+    assert "watching for changes stopped" not in messages.text()
+
+
 def test_a_bug_in_the_catch_up_rebuild_does_not_stop_the_watcher(settings: Settings, notes: Path, messages: Messages) -> None:
     """The rebuild for a save made while serve starts is guarded like every other watched rebuild."""
     loads = 0
@@ -486,10 +494,7 @@ def test_a_bug_in_the_catch_up_rebuild_does_not_stop_the_watcher(settings: Setti
     try:
         wait_for(lambda: "rebuild failed (above); still serving the last good site" in messages.text(), "the failure to be shown")
         assert "RuntimeError: a bug while catching up" in messages.text()
-        before = version(site)
-        (notes / "beta.md").write_text(BETA.replace("repair", "mending"), encoding="utf-8")
-        wait_for(lambda: version(site) > before, "the version to change after an edit")
-        assert "watching for changes stopped" not in messages.text()
+        assert_still_watching(site, messages, notes / "beta.md", BETA.replace("repair", "mending"))
     finally:
         site.stop()
 
@@ -506,9 +511,6 @@ def test_settings_saved_broken_while_serve_starts_do_not_stop_the_watcher(settin
     try:
         wait_for(lambda: "changed while starting; rebuilding" in messages.text(), "the catch-up rebuild")
         (notes / "notegraph.toml").unlink()
-        before = version(site)
-        (notes / "alpha.md").write_text(ALPHA.replace("First version", "Still watched"), encoding="utf-8")
-        wait_for(lambda: version(site) > before, "the version to change after an edit")
-        assert "watching for changes stopped" not in messages.text()
+        assert_still_watching(site, messages, notes / "alpha.md", ALPHA.replace("First version", "Still watched"))
     finally:
         site.stop()
