@@ -105,7 +105,7 @@ def write_index(
     graph: GraphResult,
     embeddings: Any,
     related_k: int,
-    fingerprint: str = "",
+    fingerprint: str,
 ) -> None:
     """Write the query index. It holds what the build ranked anyway: each note's related list
     (``related_k`` items) and related papers, its chunks and vectors. ``fingerprint``: the build's
@@ -195,6 +195,16 @@ class _IndexRows:
         )
 
 
+def _connect(path: Path, mode: str) -> Any:
+    """The index at ``path``, opened read-only (``ro``) or for update (``rw``), never created: a file
+    deleted since it was seen raises sqlite3.Error rather than becoming an empty database. By URI, with
+    the path percent-encoded (``file:`` + the raw path reads a folder named ``a%20b`` or ``a?b`` as
+    another path)."""
+    import sqlite3
+
+    return sqlite3.connect(f"{path.absolute().as_uri()}?mode={mode}", uri=True, timeout=30)
+
+
 def _update_index(path: Path, meta: Mapping[str, str], made: Mapping[str, bytes | None], rows: _IndexRows, vectors: np.ndarray) -> bool:
     """Bring the last build's index up to date in place, if it holds the same notes in the same order
     and lists; False when it must be written whole. One transaction: if it fails, the index keeps the
@@ -202,7 +212,7 @@ def _update_index(path: Path, meta: Mapping[str, str], made: Mapping[str, bytes 
     import sqlite3
 
     try:
-        conn = sqlite3.connect(path, timeout=30)
+        conn = _connect(path, "rw")
     except sqlite3.Error:
         return False
     try:
@@ -245,10 +255,10 @@ def restamp(path: Path, key: str, fingerprint: str, stamps: Mapping[str, Sequenc
     was made from, so its answers stand. False when it is not that build's."""
     import sqlite3
 
-    if not fingerprint or not path.is_file():
+    if not fingerprint:
         return False
     try:
-        with closing(sqlite3.connect(path, timeout=30)) as conn, conn:
+        with closing(_connect(path, "rw")) as conn, conn:
             meta = dict(conn.execute("SELECT key, value FROM meta"))
             if meta.get("version") != INDEX_VERSION or meta.get("key") != key or meta.get("fingerprint") != fingerprint:
                 return False
@@ -273,10 +283,8 @@ class QueryIndex:
         None when it is missing, damaged, from another version or stale."""
         import sqlite3
 
-        if not path.is_file():
-            return None
         try:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            conn = _connect(path, "ro")
             meta = dict(conn.execute("SELECT key, value FROM meta"))
             if meta.get("version") != INDEX_VERSION or meta.get("key") != key or json.loads(meta["stamps"]) != {k: list(v) for k, v in stamps.items()}:
                 conn.close()

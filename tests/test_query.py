@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -165,3 +166,23 @@ def test_after_edits_the_index_is_updated_in_place_and_answers_as_one_written_wh
     build(settings, factory)  # the same notes: the index alone is written, whole
     assert index_file.stat().st_ino != inode
     assert made() == updated_made and everything() == updated
+
+
+def test_the_index_answers_in_a_folder_whose_name_reads_as_a_uri(tmp_path: Path, monkeypatch):
+    """The index is opened by URI: a folder named with %20, ? or # is still that folder."""
+    root = topical(tmp_path / "notes 100%20 sure?#1")
+    settings = load_settings(root, out=tmp_path / "site")
+    factory = FakeFactory()
+    build(settings, factory)
+    assert (settings.state_dir / pipeline.QUERY_INDEX).is_file()
+
+    def no_ranking(*args, **kwargs):
+        raise AssertionError("the index should have answered")
+
+    monkeypatch.setattr(pipeline, "analyse", no_ranking)
+    monkeypatch.setattr(pipeline, "embed", no_ranking)
+    note = root / "bees-2.md"
+    os.utime(note, ns=(note.stat().st_atime_ns, note.stat().st_mtime_ns + 5_000_000_000))
+    build(settings, factory)  # saved again unchanged: the index takes the new stamps (query.restamp)
+    taken, items = related(settings, "Bees 2", 3, None, factory)
+    assert taken == "note:bees-2" and len(items) == 3
