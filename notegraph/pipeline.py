@@ -24,13 +24,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 def no_gc() -> Iterator[None]:
     """A build makes millions of small objects and almost no reference cycles: the cyclic garbage
     collector's repeated passes over them cost ~30% of parse and resolve at 20,000 notes. It is off
-    while a stage runs and back on afterwards (``serve`` builds again and again)."""
+    while a stage runs and back on afterwards (``serve`` builds again and again).
+
+    Turned back on, it would pass over every object the build made and kept, at the first allocation
+    (0.06 s after a ``serve`` rebuild at 5,000 notes, 0.12 s after a CLI build): they are frozen first,
+    out of its reach. A build leaves almost no cyclic garbage for it to find (measured: 10 objects
+    after a first ``serve`` rebuild at 5,000 notes, none after the next ones); the rest is freed by
+    reference counting, frozen or not."""
     was = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was:
+            gc.freeze()
             gc.enable()
 
 
@@ -340,6 +347,10 @@ class BuildReport:
     facts_computed: int = 0  # notes whose facts were computed (the others were kept: graph.memo)
 
 
+# what builds in a process that ends right after them made (see ``build``'s ``process_ends``)
+_LEFT_FOR_EXIT: list[Any] = []
+
+
 @contextmanager
 def _untimed(stage: str) -> Iterator[None]:
     yield
@@ -353,11 +364,14 @@ def build(
     timer: Callable[[str], AbstractContextManager[Any]] = _untimed,
     keep_on_errors: bool = False,
     warm: Warm | None = None,
+    process_ends: bool = False,
 ) -> BuildReport:
     """Parse, resolve, embed, graph and render into a staging folder, then swap it in whole.
     ``keep_on_errors``: when a note has errors and a site is published, raise NotesHaveErrors before
     anything is written, rather than build around the bad notes (``serve`` keeps its last good site).
     ``warm``: what this process kept from its last build (``serve``; see ``Warm``).
+    ``process_ends``: the process ends right after (the CLI's ``build``), so what the build made is
+    left for the exit to drop at once rather than freed object by object (0.06 s at 5,000 notes).
 
     When nothing the site depends on has changed since the last build (the notes, the settings, the
     model, notegraph's code) and the published site is untouched, nothing is embedded, ranked or
@@ -387,6 +401,8 @@ def build(
             last = _last_build(settings)
             pages = _unchanged_site(settings, last, fingerprint, key, note_stamps)
         if pages is not None:
+            if process_ends:
+                _LEFT_FOR_EXIT.append((notes, collection, parse_cache))
             return BuildReport(out, len(collection.notes), 0, pages, 0, collection.diagnostics, ())
         with timer("embed"):
             embeddings, warnings = embed(collection, settings, factory, warm)
@@ -417,6 +433,8 @@ def build(
         except BaseException:
             discard(staged)
             raise
+    if process_ends:
+        _LEFT_FOR_EXIT.append((notes, collection, parse_cache, embeddings, graph, report))
     return BuildReport(
         out=out,
         notes=len(collection.notes),

@@ -64,6 +64,27 @@ def test_incremental_and_deleted_pages(tmp_path: Path):
     assert not any("n7" in p for p in site_pages(out))
 
 
+def test_the_collector_makes_no_pass_over_a_build(tmp_path: Path):
+    """The cyclic collector is off during a build, and what the build made is frozen out of its reach
+    before it is back on (pipeline.no_gc): without that, its first pass after a build walked every
+    object the build kept."""
+    import gc
+
+    settings, factory = load_settings(collection(tmp_path, n=40), out=tmp_path / "site"), FakeFactory()
+    passes: list[int] = []
+
+    def seen(phase: str, info: dict) -> None:
+        if phase == "start":
+            passes.append(info["generation"])
+
+    gc.callbacks.append(seen)
+    try:
+        build(settings, factory=factory)
+    finally:
+        gc.callbacks.remove(seen)
+    assert passes == [] and gc.isenabled()
+
+
 def test_unchanged_build_does_no_work_and_any_change_rebuilds(tmp_path: Path, monkeypatch):
     import notegraph.pipeline as pipeline
 
