@@ -58,3 +58,19 @@ def test_importer_never_raises_except_value_error(text: str):
         return
     parsed, _ = parse_note(note.filename, note.text.encode())
     assert parsed is not None
+
+
+def _shorten_whole(text: str, limit: int) -> str:
+    """render.site._shorten as it was first written: the whole text collapsed, then cut."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from([" ", "  ", "\n", "\t", "\u2003", ",", ";", ":", "x" * 9]), st.text(max_size=9)), max_size=80).map("".join), st.integers(1, 40))
+def test_shortening_from_the_start_of_a_text_is_shortening_the_whole(text: str, limit: int):
+    from notegraph.render.site import _shorten
+
+    assert _shorten(text, limit) == _shorten_whole(text, limit)
