@@ -37,7 +37,7 @@ from notegraph.graph import rankstate
 from notegraph.graph.edges import Edges
 from notegraph.graph.lexical import Lexical, top_terms
 from notegraph.graph.similarity import fixed, fixed_dot, fixed_rows, select_top
-from notegraph.model import Collection, Related, edge_rows
+from notegraph.model import Collection, Related
 from notegraph.parallel import fork_map, shard, workers_for
 
 POOL = 50  # candidates kept per note and kind
@@ -383,7 +383,7 @@ class Ranker:
     ) -> None:
         """``counts``: the ranking texts' term counts (see ``Signals``); ``state``: where the ranking
         tables are kept between builds (graph.rankstate); ``edges``: the graph's, when they have been
-        read (see graph.edges)."""
+        read (see graph.edges; else they are read here)."""
         self.state = state
         self.rows_scored = 0  # rows of the tables scored in this build (the others were kept)
         self.precompute = precompute
@@ -394,11 +394,8 @@ class Ranker:
         notes = collection.notes
         self.ids: list[str] = list(embeddings.ids)
         self.index = {note_id: i for i, note_id in enumerate(self.ids)}
-        self._edges = edges
-        if edges is not None:
-            links = edges.pairs(("link", "source"))
-        else:
-            links = [(u, v) for u, v, _key, d in edge_rows(graph) if d["kind"] in ("link", "source")]
+        self._edges = edges if edges is not None else Edges.of(graph, self.ids)
+        links = self._edges.pairs(("link", "source"))
         texts = [ranking_text(notes[i]) for i in self.ids]
         self.signals = Signals(self.ids, embeddings.vectors, texts, links, counts=counts)
         self._tables: dict[str | None, tuple[np.ndarray, np.ndarray, list[str]]] = {}
@@ -603,8 +600,7 @@ class Ranker:
         if self._pairs is None:
             pairs: dict[tuple[str, str], int] = {}
             bits = {"link": _LINKED, "source": _SOURCE, "similar": _SIMILAR}
-            edges = self._edges.triples() if self._edges is not None else [(u, v, kind) for u, v, kind, _data in edge_rows(self.graph)]
-            for u, v, kind in edges:
+            for u, v, kind in self._edges.triples():
                 bit = bits.get(kind, 0)
                 if bit:
                     pair = (u, v) if u <= v else (v, u)
