@@ -261,12 +261,22 @@ def test_killed_build_leaves_previous_site_and_usable_cache(tmp_path: Path):
         assert len(list((out / "notes").glob("*.html"))) == 400
 
     assert_whole_site()
-    killed = 0
-    for delay in (0.3, 0.8, 1.5, 2.5):
+
+    def edit_every_note(mark: str) -> None:
         for path in root.glob("n*.md"):
-            path.write_text(path.read_text() + f"\nedit {delay}\n")
+            path.write_text(path.read_text() + f"\nedit {mark}\n")
+
+    # the moments are fractions of how long such a build takes here (fixed delays stopped landing
+    # inside the build once builds got faster)
+    edit_every_note("timed")
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env, capture_output=True)
+    whole = time.perf_counter() - start
+    killed = 0
+    for fraction in (0.15, 0.35, 0.6, 0.85):
+        edit_every_note(str(fraction))
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
+        time.sleep(whole * fraction)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             killed += 1
