@@ -107,6 +107,9 @@ class Collection:
     notes: Mapping[str, Note]
     links: tuple[Link, ...]
     diagnostics: tuple[Diagnostic, ...]
+    # the settings the notes were parsed with (the parse cache's key), when each note is what the parser
+    # makes of its file's bytes under them (``Note.content_hash``); empty when not known
+    parsed_by: str = ""
 
     def resolved(self) -> list[Link]:
         return [link for link in self.links if link.status == "ok" and link.target != link.source]

@@ -158,7 +158,7 @@ def resolve(
     if kept is not None:
         kept.save()
     diagnostics.extend(_duplicate_titles(ordered))
-    return Collection(root=root, notes=by_id, links=tuple(links), diagnostics=tuple(sorted(set(diagnostics))))
+    return Collection(root=root, notes=by_id, links=tuple(links), diagnostics=tuple(sorted(set(diagnostics))), parsed_by=parsed_by)
 
 
 def _resolve_note(

@@ -172,6 +172,33 @@ def test_note_pages_are_kept_by_their_quick_key_until_a_name_changes(tmp_path: P
     assert files_of(third) == files_of(render("fresh", None, memo=False))
 
 
+def test_a_page_is_kept_by_its_file_only_under_the_settings_it_was_parsed_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The quick key names a note's own fields by its file's content hash and the settings it was
+    parsed with (``Collection.parsed_by``). Under other settings, or none known, no page is kept by it:
+    every note's links are resolved again, and the pages are still those the first render made."""
+    from notegraph.render.body import Linker
+
+    root, n = tmp_path / "notes", 40
+    linked_collection(root, n)
+    resolved: list[str] = []
+    table = Linker.table
+    monkeypatch.setattr(Linker, "table", lambda self, note: (resolved.append(note.id), table(self, note))[1])
+    c = load(load_settings(root))
+    assert c.parsed_by and all(note.content_hash for note in c.notes.values())
+    result = graph_of(root, tmp_path / "state", memo=True, similar_k=0)
+    first = tmp_path / "first"
+    render_site(c, result, first)
+    resolved.clear()
+    render_site(c, result, tmp_path / "same", previous=first)
+    assert resolved == []
+    for name, parsed_by in (("other", c.parsed_by + ";other"), ("unknown", "")):
+        resolved.clear()
+        out = tmp_path / name
+        report = render_site(dataclasses.replace(c, parsed_by=parsed_by), result, out, previous=first)
+        assert sorted(resolved) == sorted(c.notes) and report.pages_written == 0
+        assert files_of(out) == files_of(first)
+
+
 def files_of(site: Path) -> dict[str, bytes]:
     return {str(p.relative_to(site)): p.read_bytes() for p in sorted(site.rglob("*")) if p.is_file() and p.name != MANIFEST}
 

