@@ -148,10 +148,15 @@ def test_replaced_site_is_removed_in_the_background_and_leftovers_next_time(tmp_
     while [p for p in tmp_path.iterdir() if ".trash-" in p.name] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".site.")]
-    left = tmp_path / ".site.trash-1-2"
+    left = tmp_path / ".site.trash-1-2"  # left behind long ago
     (left / "notes").mkdir(parents=True)
+    # a site replaced a moment ago is left to the process removing it
+    fresh = tmp_path / f".site.trash-1-{time.time_ns()}"
+    (fresh / "notes").mkdir(parents=True)
+    ahead = tmp_path / f".site.trash-1-{time.time_ns() + 10**18}"  # stamped before the clock was set back
+    ahead.mkdir()
     clean_stale(out)
-    assert not left.exists() and site_pages(out)
+    assert not left.exists() and not ahead.exists() and fresh.exists() and site_pages(out)
 
 
 def test_strict_failure_keeps_previous_site(tmp_path: Path):
