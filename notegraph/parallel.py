@@ -39,6 +39,12 @@ def may_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods() and threading.current_thread() is threading.main_thread()
 
 
+def forks_here() -> bool:
+    """Whether work forked from here runs beside this process: on several cores, where forking is
+    possible and safe (see may_fork)."""
+    return cpus() > 1 and may_fork()
+
+
 def workers_for(items: int, min_items: int) -> int:
     """How many workers ``items`` pieces of work are worth: 1 below ``min_items`` or where forking is
     not possible or safe (see may_fork)."""
@@ -67,6 +73,23 @@ def fork_map_meanwhile(task: Callable[[T], R], shards: Sequence[T]) -> Iterator[
         yield lambda: [wait() for wait in waits]
 
 
+@contextlib.contextmanager
+def one_blas_thread(when: bool | None = None) -> Iterator[None]:
+    """BLAS (numpy's matrix products) on one thread inside the context, when ``when`` (by default: when
+    work forked from here runs beside this process, see forks_here): for code that runs beside forked
+    workers, which already take every core. There BLAS's own threads cost more than they give: a
+    product on two threads waits for a thread that a worker has taken the core of, and an idle
+    OpenBLAS thread spins for ~0.1 s before it sleeps (made again after every fork: ~0.3 s of CPU in
+    one edit build at 5,000 notes on 2 cores). Forked workers inherit the setting."""
+    if not (forks_here() if when is None else when):
+        yield
+        return
+    from threadpoolctl import threadpool_limits  # lazy: a build that forks nothing never needs it
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 def shard(items: Sequence[T], workers: int) -> list[list[T]]:
     """Round-robin shards, so that slow items (long notes, big pages) spread evenly."""
     return [list(items[i::workers]) for i in range(workers)]
@@ -90,7 +113,7 @@ def fork_call(task: Callable[[], R], fork: bool = True) -> Iterator[Callable[[],
     waits for its result (an exception in the task is raised there). Leaving the context without asking
     ends the process. With ``fork`` false, on one core, or where forking is not possible or safe (see
     may_fork), the task runs when its result is asked for."""
-    if not fork or cpus() < 2 or not may_fork():
+    if not fork or not forks_here():
         done: list[R] = []
 
         def run_here() -> R:

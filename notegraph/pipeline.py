@@ -323,10 +323,12 @@ def analyse(
     settings: Settings, collection: Collection | None = None, factory: Callable[[], Any] | None = None, *, full: bool = True
 ) -> Analysis:
     from notegraph.graph import build_graph
+    from notegraph.parallel import one_blas_thread
 
     collection = collection if collection is not None else load(settings)
     embeddings, warnings = embed(collection, settings, factory)
-    graph = build_graph(collection, embeddings, graph_settings(settings, full))
+    with one_blas_thread():  # as in build()
+        graph = build_graph(collection, embeddings, graph_settings(settings, full))
     return Analysis(collection, embeddings, graph, warnings)
 
 
@@ -379,6 +381,7 @@ def build(
     ``timer(stage)`` wraps each stage (the benchmark measures the real build through it)."""
     from notegraph.fsutil import build_lock, check_out_dir, clean_stale, discard, staging_dir, swap_in
     from notegraph.graph import build_graph
+    from notegraph.parallel import one_blas_thread
     from notegraph.render import render_site
 
     out = settings.out
@@ -404,35 +407,38 @@ def build(
             if process_ends:
                 _LEFT_FOR_EXIT.append((notes, collection, parse_cache))
             return BuildReport(out, len(collection.notes), 0, pages, 0, collection.diagnostics, ())
-        with timer("embed"):
-            embeddings, warnings = embed(collection, settings, factory, warm)
-        with timer("graph"):
-            graph = build_graph(collection, embeddings, graph_settings(settings))
-        staged = staging_dir(out)
-        try:
-            with timer("render"):
-                report = render_site(
-                    collection,
-                    graph,
-                    staged,
-                    title=settings.title,
-                    allow_html=settings.allow_html,
-                    previous=out if out.is_dir() else None,
-                    previous_stamps=_site_stamps(last),
-                )
-            with timer("write"):
-                _forget_site(settings)
-                swap_in(staged, out)
-                _write_query_index(settings, key, fingerprint, note_stamps, collection, graph, embeddings)
-                _remember_site(settings, fingerprint, report)
-        except OSError as exc:
-            discard(staged)
-            from notegraph.fsutil import os_error_message
+        # the graph and render stages fork workers that take every core: BLAS then stays on one thread
+        # (see parallel.one_blas_thread), from before the first fork to the end of the build
+        with one_blas_thread():
+            with timer("embed"):
+                embeddings, warnings = embed(collection, settings, factory, warm)
+            with timer("graph"):
+                graph = build_graph(collection, embeddings, graph_settings(settings))
+            staged = staging_dir(out)
+            try:
+                with timer("render"):
+                    report = render_site(
+                        collection,
+                        graph,
+                        staged,
+                        title=settings.title,
+                        allow_html=settings.allow_html,
+                        previous=out if out.is_dir() else None,
+                        previous_stamps=_site_stamps(last),
+                    )
+                with timer("write"):
+                    _forget_site(settings)
+                    swap_in(staged, out)
+                    _write_query_index(settings, key, fingerprint, note_stamps, collection, graph, embeddings)
+                    _remember_site(settings, fingerprint, report)
+            except OSError as exc:
+                discard(staged)
+                from notegraph.fsutil import os_error_message
 
-            raise BuildError(os_error_message(exc, out)) from None
-        except BaseException:
-            discard(staged)
-            raise
+                raise BuildError(os_error_message(exc, out)) from None
+            except BaseException:
+                discard(staged)
+                raise
     if process_ends:
         _LEFT_FOR_EXIT.append((notes, collection, parse_cache, embeddings, graph, report))
     return BuildReport(

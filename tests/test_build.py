@@ -390,6 +390,39 @@ def test_a_forked_call_returns_its_result_raises_its_error_and_ends_with_its_con
         assert result() == os.getpid()
 
 
+def test_blas_keeps_one_thread_beside_forked_workers_and_gets_its_threads_back():
+    import threading
+
+    import numpy  # noqa: F401 - loads BLAS
+    from threadpoolctl import threadpool_info
+
+    from notegraph.parallel import cpus, fork_call, one_blas_thread
+
+    def blas_threads() -> list[int]:
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas_threads()
+    if cpus() < 2 or not before or max(before) < 2:
+        pytest.skip("one core, or BLAS on one thread already")
+    with one_blas_thread():
+        assert set(blas_threads()) == {1}
+        with fork_call(blas_threads) as child:
+            assert set(child()) == {1}  # a forked worker inherits the setting
+    assert blas_threads() == before
+    with one_blas_thread(False):
+        assert blas_threads() == before
+    seen: list[list[int]] = []
+
+    def in_a_thread() -> None:  # as serve's rebuilds run: nothing is forked there
+        with one_blas_thread():
+            seen.append(blas_threads())
+
+    other = threading.Thread(target=in_a_thread)
+    other.start()
+    other.join()
+    assert seen == [before]
+
+
 def test_forked_workers_return_in_shard_order_and_raise_a_failed_shard():
     import os
 

@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ from notegraph.graph.edges import Edges
 from notegraph.graph.lexical import Lexical, top_terms
 from notegraph.graph.similarity import fixed, fixed_dot, fixed_rows, select_top
 from notegraph.model import Collection, Related
-from notegraph.parallel import fork_map, shard, workers_for
+from notegraph.parallel import fork_map, one_blas_thread, shard, workers_for
 
 POOL = 50  # candidates kept per note and kind
 GROUP_PRIOR_LINKS = 10.0  # pseudo-links that pull a group pair's measured lift towards 1
@@ -480,7 +479,7 @@ class Ranker:
         shards = shard(list(range(len(groups))), workers_for(self.rows_scored, PARALLEL_MIN))
 
         def score_groups(which: list[int]) -> list[tuple[int, list[tuple[np.ndarray, np.ndarray]], dict[str, np.ndarray]]]:
-            with _one_blas_thread(len(shards) > 1):
+            with one_blas_thread(len(shards) > 1):  # the workers take every core
                 return [(i, *self._group_tops(groups[i], plans)) for i in which]
 
         for part in fork_map(score_groups, shards):
@@ -664,22 +663,6 @@ class Ranker:
         if found is None:
             found = self._excerpts[(note_id, i)] = excerpt(chunks[note_id][i])
         return found
-
-
-@contextmanager
-def _one_blas_thread(forked: bool) -> Iterator[None]:
-    """In a forked worker, BLAS uses one thread: the workers already take every core, and more threads
-    than cores slow each other down."""
-    if not forked:
-        yield
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # installed with scikit-learn (a dependency of sentence-transformers)
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 def _add(scores: np.ndarray, evidence: Any, weight: float, *, cap: float | None = None) -> None:
