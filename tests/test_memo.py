@@ -328,7 +328,8 @@ def test_a_warm_build_decodes_and_reads_only_what_changed(tmp_path: Path, monkey
 
 def test_a_digest_moves_with_each_thing_other_notes_take_from_the_note_and_the_salt_with_the_model():
     """A note's digest names its vectors by its chunk texts (the embedding cache's one vector per text
-    under the model): each of its inputs moves it, and the model and the vectors' size move the salt."""
+    under the model), or the texts by the note's chunking key: each of its inputs moves it, and the
+    model and the vectors' size move the salt."""
     import numpy as np
 
     from notegraph.embed.stage import Embeddings
@@ -339,8 +340,11 @@ def test_a_digest_moves_with_each_thing_other_notes_take_from_the_note_and_the_s
     vectors = np.ones((1, 4), dtype=np.float32)
     base_embeddings = Embeddings("m", ["a"], vectors, {"a": ["chunk one"]}, {"a": vectors})
 
-    def digest(note: Note = note, chunks: list[str] | None = None, out: tuple[str, ...] = ("b",), into: tuple[str, ...] = ()) -> bytes:
-        embeddings = dataclasses.replace(base_embeddings, chunks={"a": chunks or ["chunk one"]})
+    def digest(
+        note: Note = note, chunks: list[str] | None = None, out: tuple[str, ...] = ("b",), into: tuple[str, ...] = (), chunk_key: str | None = None
+    ) -> bytes:
+        keys = {"a": chunk_key} if chunk_key is not None else {}
+        embeddings = dataclasses.replace(base_embeddings, chunks={"a": chunks or ["chunk one"]}, chunk_keys=keys)
         return note_digests(["a"], {"a": note}, embeddings, {"a": list(out)}, {"a": list(into)})["a"]
 
     base = digest()
@@ -354,9 +358,14 @@ def test_a_digest_moves_with_each_thing_other_notes_take_from_the_note_and_the_s
         digest(out=("c",)),
         digest(out=()),
         digest(into=("b",)),
+        digest(chunk_key="k1"),
+        digest(chunk_key="k2"),
     ]
     assert base not in changes and len(set(changes)) == len(changes)
     assert digest(out=("b",)) == base
+    # where the embedding stage gives a note's chunking key, the key names its chunks (it is made from
+    # what they are cut from, under the chunker's code and settings): the texts are not serialised again
+    assert digest(chunk_key="k1", chunks=["chunk two"]) == digest(chunk_key="k1")
     salt = salt_of("code", base_embeddings, (5, 0.5), b"ranking")
     others = [
         salt_of("code2", base_embeddings, (5, 0.5), b"ranking"),

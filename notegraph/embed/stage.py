@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,9 @@ class Embeddings:
     ``vectors[i]`` belongs to ``ids[i]`` and is the L2-normalised mean of that note's chunk vectors;
     a note with no text at all (not even a title) has a zero row, which similarity code must skip.
     ``embedded`` counts the distinct chunk texts encoded by the model in this run, ``cached`` those
-    served from the cache.
+    served from the cache. ``chunk_keys``: each note's chunking key (its chunks are the ones that key
+    names: see ``_chunks``), where the stage made them; keys of results made from the chunks use it
+    rather than the texts.
     """
 
     model_id: str
@@ -37,6 +39,7 @@ class Embeddings:
     chunk_vectors: dict[str, np.ndarray]
     embedded: int = 0
     cached: int = 0
+    chunk_keys: dict[str, str] = field(default_factory=dict)
 
     @property
     def dim(self) -> int:
@@ -113,6 +116,7 @@ def embed_notes(
         chunk_vectors=chunk_vectors,
         embedded=len(missing),
         cached=len(texts) - len(missing),
+        chunk_keys=chunk_keys,
     )
 
 

@@ -51,6 +51,7 @@ class EmbeddingsLike(Protocol):
     vectors: np.ndarray
     chunks: dict[str, list[str]]
     chunk_vectors: dict[str, np.ndarray]
+    chunk_keys: dict[str, str]  # each note's chunking key, where known (see embed.stage.Embeddings)
 
 
 @dataclass(frozen=True)
