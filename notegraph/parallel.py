@@ -79,8 +79,8 @@ def one_blas_thread(when: bool | None = None) -> Iterator[None]:
     work forked from here runs beside this process, see forks_here): for code that runs beside forked
     workers, which already take every core. There BLAS's own threads cost more than they give: a
     product on two threads waits for a thread that a worker has taken the core of, and an idle
-    OpenBLAS thread spins for ~0.1 s before it sleeps (made again after every fork: ~0.3 s of CPU in
-    one edit build at 5,000 notes on 2 cores). Forked workers inherit the setting."""
+    OpenBLAS thread spins for ~0.1 s before it sleeps, also when it is started again after a fork
+    (~0.3 s of CPU in one edit build at 5,000 notes on 2 cores). Forked workers inherit the setting."""
     if not (forks_here() if when is None else when):
         yield
         return
