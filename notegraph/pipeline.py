@@ -154,8 +154,8 @@ def check(settings: Settings) -> CheckReport:
 def fail_if_strict(report: CheckReport, strict: bool) -> None:
     """A build goes on around bad notes; --strict makes any problem fatal."""
     if strict and report.failed(strict):
-        n = len(report.errors) + (len(report.warnings) if strict else 0)
-        raise NotesHaveProblems(f"{n} problem(s) in the notes" + (" (--strict)" if strict else ""), tuple(report.collection.diagnostics))
+        n = len(report.errors) + len(report.warnings)
+        raise NotesHaveProblems(f"{n} problem(s) in the notes (--strict)", tuple(report.collection.diagnostics))
 
 
 # --- import ----------------------------------------------------------------------------------------
