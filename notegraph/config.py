@@ -34,6 +34,9 @@ class Settings:
     allow_html: bool = False
     dialect: str = "auto"  # auto | obsidian | dendron | markdown
     max_note_mb: float = 8.0
+    title_from_heading: bool = False  # a note opening with `# Heading` takes it as its title (else the file name)
+    remote_images: bool = False  # show images from http(s) addresses (the pages then make outside requests)
+    attachment_folder: str | None = None  # Obsidian's attachment folder; default: read from .obsidian/app.json
     strict: bool = False
     quiet: bool = False
 

@@ -110,6 +110,9 @@ class Collection:
     # the settings the notes were parsed with (the parse cache's key), when each note is what the parser
     # makes of its file's bytes under them (``Note.content_hash``); empty when not known
     parsed_by: str = ""
+    # the files notes can embed (images, PDFs, media): path relative to the notes folder -> size, mtime_ns
+    attachments: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    attachment_folder: str = ""  # Obsidian's "attachment folder" ("", "./", "./sub", "Assets")
 
     def resolved(self) -> list[Link]:
         return [link for link in self.links if link.status == "ok" and link.target != link.source]

@@ -69,18 +69,24 @@ class Warm:
 
 def parse(settings: Settings, use_cache: bool = True) -> tuple[list[Note], list[Diagnostic]]:
     """Read every note of the collection (through the parse cache); bad files become diagnostics."""
-    notes, diagnostics, _cache = _read(settings, use_cache)
+    notes, diagnostics, _cache, _files = _read(settings, use_cache)
     return notes, diagnostics
 
 
-def _read(settings: Settings, use_cache: bool, warm: Warm | None = None) -> tuple[list[Note], list[Diagnostic], Any]:
-    """parse(), plus the parse cache (None without it), which knows every file read."""
+Attachments = dict[str, tuple[int, int]]
+
+
+def _read(settings: Settings, use_cache: bool, warm: Warm | None = None) -> tuple[list[Note], list[Diagnostic], Any, Attachments]:
+    """parse(), plus the parse cache (None without it), which knows every file read, and the files notes
+    can embed (path -> size, mtime), found by the same walk."""
     from notegraph.parse.cache import ParseCache
     from notegraph.parse.collection import detect_dialect
 
     dialect = detect_dialect(settings.notes_dir) if settings.dialect == "auto" else settings.dialect
     memory = warm.parsed if warm is not None else None
-    cache = ParseCache(settings.state_dir / "parse.sqlite", f"html={settings.allow_html};dialect={dialect}", memory) if use_cache else None
+    parsed_by = f"html={settings.allow_html};dialect={dialect};h1={settings.title_from_heading}"
+    cache = ParseCache(settings.state_dir / "parse.sqlite", parsed_by, memory) if use_cache else None
+    found: list[Any] = []
     notes, diagnostics = read_notes(
         settings.notes_dir,
         exclude=settings.exclude,
@@ -89,8 +95,24 @@ def _read(settings: Settings, use_cache: bool, warm: Warm | None = None) -> tupl
         max_bytes=_max_bytes(settings),
         cache=cache,
         dialect=dialect,
+        title_from_heading=settings.title_from_heading,
+        attachments=found,
     )
-    return notes, diagnostics, cache
+    return notes, diagnostics, cache, {f.relpath: (f.size, f.mtime_ns) for f in found}
+
+
+def attachment_folder(settings: Settings) -> str:
+    """Where new attachments go: the setting, else Obsidian's own (``attachmentFolderPath`` in
+    ``.obsidian/app.json``), which decides between files of the same name as it does in Obsidian."""
+    if settings.attachment_folder is not None:
+        return settings.attachment_folder
+    import orjson
+
+    try:
+        value = orjson.loads((settings.notes_dir / ".obsidian" / "app.json").read_bytes()).get("attachmentFolderPath", "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return value if isinstance(value, str) else ""
 
 
 def _skip(settings: Settings) -> tuple[Path, ...]:
@@ -103,18 +125,29 @@ def _max_bytes(settings: Settings) -> int:
 
 def load(settings: Settings, use_cache: bool = True) -> Collection:
     """Parse and resolve the collection. Problems become diagnostics; only an unusable folder raises."""
-    notes, diagnostics, cache = _read(settings, use_cache)
-    return _resolve(settings, notes, diagnostics, cache)
+    notes, diagnostics, cache, files = _read(settings, use_cache)
+    return _resolve(settings, notes, diagnostics, cache, files)
 
 
 RESOLVED_MEMO = "resolved.json"
 
 
-def _resolve(settings: Settings, notes: list[Note], diagnostics: list[Diagnostic], cache: Any, warm: Warm | None = None) -> Collection:
+def _resolve(
+    settings: Settings, notes: list[Note], diagnostics: list[Diagnostic], cache: Any, files: Attachments, warm: Warm | None = None
+) -> Collection:
     """resolve(), with the links kept between builds when the parse cache is used (see resolve._Memo)."""
     memo = settings.state_dir / RESOLVED_MEMO if cache is not None else None
     memory = warm.resolved if warm is not None and memo is not None else None
-    return resolve(str(settings.notes_dir), notes, diagnostics, memo=memo, parsed_by=cache.key if cache is not None else "", memory=memory)
+    return resolve(
+        str(settings.notes_dir),
+        notes,
+        diagnostics,
+        memo=memo,
+        parsed_by=cache.key if cache is not None else "",
+        memory=memory,
+        attachments=files,
+        attachment_folder=attachment_folder(settings),
+    )
 
 
 @dataclass(frozen=True)
@@ -391,15 +424,15 @@ def build(
         for name in RETIRED_STATE:
             (settings.state_dir / name).unlink(missing_ok=True)
         with timer("parse"):
-            notes, diagnostics, parse_cache = _read(settings, use_cache=True, warm=warm)
+            notes, diagnostics, parse_cache, files = _read(settings, use_cache=True, warm=warm)
         with timer("resolve"):
-            collection = _resolve(settings, notes, diagnostics, parse_cache, warm)
+            collection = _resolve(settings, notes, diagnostics, parse_cache, files, warm)
             checked = CheckReport(collection)
             if keep_on_errors and checked.errors and out.is_dir():
                 raise NotesHaveErrors(tuple(checked.errors))
             fail_if_strict(checked, settings.strict)
             key = settings_key(settings, getattr(factory, "model_id", None))
-            fingerprint = build_fingerprint(key, parse_cache.digest())
+            fingerprint = build_fingerprint(key, parse_cache.digest(), files)
             note_stamps = parse_cache.stamps()
             last = _last_build(settings)
             pages = _unchanged_site(settings, last, fingerprint, key, note_stamps)
@@ -423,6 +456,7 @@ def build(
                         staged,
                         title=settings.title,
                         allow_html=settings.allow_html,
+                        remote_images=settings.remote_images,
                         previous=out if out.is_dir() else None,
                         previous_stamps=_site_stamps(last),
                     )
@@ -538,11 +572,16 @@ def settings_key(settings: Settings, factory_model: str | None = None) -> str:
     return hashlib.sha256(f"{code_version()}\n{model}\n{chosen}".encode()).hexdigest()
 
 
-def build_fingerprint(key: str, notes_digest: str) -> str:
-    """The settings key and the notes: equal fingerprints, equal sites."""
+def build_fingerprint(key: str, notes_digest: str, files: Attachments | None = None) -> str:
+    """The settings key, the notes and the attachments (their paths, sizes and mtimes): equal
+    fingerprints, equal sites."""
     import hashlib
 
-    return hashlib.sha256(f"{key}\n{notes_digest}".encode()).hexdigest()
+    import orjson
+
+    digest = hashlib.sha256(f"{key}\n{notes_digest}\n".encode())
+    digest.update(orjson.dumps(sorted((files or {}).items())))
+    return digest.hexdigest()
 
 
 QUERY_INDEX = "query.sqlite"

@@ -17,9 +17,11 @@ def _key(name: str) -> str:
     return " ".join(name.strip().lower().split())
 
 
-def _anchor_key(heading: str) -> str:
-    """Headings match by their letters and digits: `#eip-editors`, `EIP Editors` and `EIP+Editors` agree."""
-    return "".join(ch for ch in heading.lower() if ch.isalnum())
+def anchor_key(heading: str) -> str:
+    """Headings match by their letters and digits: `#eip-editors`, `EIP Editors` and `EIP+Editors` agree.
+    A nested heading link `[[Note#Part#Section]]` (Obsidian's) names its last heading."""
+    last = next((part for part in reversed(heading.split("#")) if part.strip()), heading)
+    return "".join(ch for ch in last.lower() if ch.isalnum())
 
 
 def _strip_md(name: str) -> str:
@@ -54,6 +56,59 @@ class NameIndex:
             for alias in note.aliases:
                 index.by_alias[_key(alias)].append(note.id)
         return index
+
+
+class AttachmentIndex:
+    """The files notes can embed, found as Obsidian finds them: a path relative to the linking note, then
+    from the notes folder, then by name (or by the end of a partial path) anywhere, case-insensitively;
+    among several, the one in the note's folder, then in the attachment folder, then the shortest path."""
+
+    def __init__(self, paths: Iterable[str], folder: str = "") -> None:
+        self.paths = {p.lower(): p for p in sorted(paths)}
+        self.by_name: defaultdict[str, list[str]] = defaultdict(list)
+        for lower, path in self.paths.items():
+            self.by_name[lower.rsplit("/", 1)[-1]].append(path)
+        self.folder = folder.strip().replace("\\", "/")
+
+    def _attachment_folder(self, source_folder: str) -> str:
+        folder = self.folder.rstrip("/")
+        if folder in ("", "/"):
+            return ""
+        if folder == ".":
+            return source_folder
+        if folder.startswith("./"):
+            return posixpath.normpath(posixpath.join(source_folder, folder[2:]))
+        return folder.lstrip("/")
+
+    def find(self, source_folder: str, target: str) -> str | None:
+        """The attachment's path relative to the notes folder, or None when no file matches (or the
+        path leaves the notes folder)."""
+        name = target.strip().replace("\\", "/")
+        if not name:
+            return None
+        if not name.startswith("/"):
+            joined = posixpath.normpath(posixpath.join(source_folder, name))
+            if not (joined == ".." or joined.startswith("../")):
+                found = self.paths.get(joined.lower())
+                if found:
+                    return found
+        absolute = posixpath.normpath(name.lstrip("/"))
+        if absolute == ".." or absolute.startswith("../"):
+            return None
+        found = self.paths.get(absolute.lower())
+        if found:
+            return found
+        lower = absolute.lower()
+        candidates = self.by_name.get(lower.rsplit("/", 1)[-1], [])
+        if "/" in lower:
+            candidates = [c for c in candidates if c.lower().endswith("/" + lower)]
+        if not candidates:
+            return None
+        preferred = self._attachment_folder(source_folder)
+        return min(
+            candidates,
+            key=lambda c: (posixpath.dirname(c) != source_folder, posixpath.dirname(c) != preferred, c.count("/"), c),
+        )
 
 
 @dataclass(frozen=True)
@@ -126,16 +181,22 @@ def resolve(
     memo: Path | None = None,
     parsed_by: str = "",
     memory: ResolveMemory | None = None,
+    attachments: Mapping[str, tuple[int, int]] | None = None,
+    attachment_folder: str = "",
 ) -> Collection:
     """Resolve every note's links; report dangling, ambiguous and outside links and duplicate titles.
 
     ``memo``: where each note's resolved links are kept between builds (see ``_Memo``): a note whose
     file and every note's names are unchanged gets its links from there. ``parsed_by``: the settings
     the notes were parsed with (a file's links are a function of its bytes, the parser's code and
-    these). ``memory``: the memo as the last build in this process left it (see ``ResolveMemory``)."""
+    these). ``memory``: the memo as the last build in this process left it (see ``ResolveMemory``).
+    ``attachments``: the files notes can embed (path -> size, mtime); an embed of none is reported."""
     ordered = sorted(notes, key=lambda n: n.id)
     by_id = {note.id: note for note in ordered}
-    kept = _Memo(memo, ordered, parsed_by, memory) if memo is not None and len(by_id) == len(ordered) else None  # one note per id
+    attachments = dict(attachments or {})
+    files = AttachmentIndex(attachments, attachment_folder)
+    names_extra = f"{attachment_folder}\0" + "\0".join(sorted(attachments))
+    kept = _Memo(memo, ordered, parsed_by, memory, names_extra) if memo is not None and len(by_id) == len(ordered) else None  # one note per id
     index: NameIndex | None = None  # made when a note's links are resolved
     diagnostics = list(parse_diagnostics)
     links: list[Link] = []
@@ -147,7 +208,7 @@ def resolve(
         if found is None:
             if index is None:
                 index = NameIndex.build(ordered)
-            positions, own_links, own_diagnostics = _resolve_note(note, index, by_id, known)
+            positions, own_links, own_diagnostics = _resolve_note(note, index, by_id, known, files)
             if kept is not None:
                 kept.resolved(note, positions, own_links, own_diagnostics)
             found = own_links, own_diagnostics
@@ -158,15 +219,25 @@ def resolve(
     if kept is not None:
         kept.save()
     diagnostics.extend(_duplicate_titles(ordered))
-    return Collection(root=root, notes=by_id, links=tuple(links), diagnostics=tuple(sorted(set(diagnostics))), parsed_by=parsed_by)
+    return Collection(
+        root=root,
+        notes=by_id,
+        links=tuple(links),
+        diagnostics=tuple(sorted(set(diagnostics))),
+        parsed_by=parsed_by,
+        attachments=attachments,
+        attachment_folder=attachment_folder,
+    )
 
 
 def _resolve_note(
-    note: Note, index: NameIndex, by_id: Mapping[str, Note], known: dict[tuple[str, str, str], Resolution]
+    note: Note, index: NameIndex, by_id: Mapping[str, Note], known: dict[tuple[str, str, str], Resolution], files: AttachmentIndex
 ) -> tuple[list[int], list[Link], list[Diagnostic]]:
     """A note's links resolved, with where each stands among the note's raw links, and the problems
-    found. ``known``: resolutions by (target, style, folder), shared across the notes of a build."""
+    found. ``known``: resolutions by (target, style, folder), shared across the notes of a build.
+    Links to attachments are checked against ``files`` and are not part of the graph."""
     resolved: list[tuple[int, RawLink, Resolution]] = []
+    missing: list[Diagnostic] = []
     folder = note.folder
     for position, raw in enumerate(note.links):
         if not raw.target.strip():
@@ -176,9 +247,12 @@ def _resolve_note(
             res = known[(raw.target, raw.style, folder)] = cached or resolve_target(index, note, raw)
         if res.status != "attachment":
             resolved.append((position, raw, res))
+        elif files.find(folder, raw.target) is None:
+            what = "embeds" if raw.embed else "links to"
+            missing.append(Diagnostic(note.path, raw.line, "warning", "missing-attachment", f"{what} '{raw.target}', which is not a file in the notes folder"))
     titles = _titles([(raw, res) for _position, raw, res in resolved], by_id)
     links: list[Link] = []
-    diagnostics: list[Diagnostic] = []
+    diagnostics: list[Diagnostic] = missing
     for _position, raw, res in resolved:
         if res.status == "dangling":
             diagnostics.append(Diagnostic(note.path, raw.line, "warning", "dangling-link", f"{_describe(raw)} points to no note"))
@@ -230,7 +304,7 @@ class _Memo:
 
     FORMAT = 1
 
-    def __init__(self, path: Path, notes: Sequence[Note], parsed_by: str, memory: ResolveMemory | None = None) -> None:
+    def __init__(self, path: Path, notes: Sequence[Note], parsed_by: str, memory: ResolveMemory | None = None, extra: str = "") -> None:
         import hashlib
 
         import orjson
@@ -240,7 +314,8 @@ class _Memo:
         self.path = path
         self._ids = {n.id for n in notes}
         names = [[n.id, n.path, n.title, list(n.aliases), list(n.headings), list(n.blocks)] for n in notes]
-        self.names = hashlib.sha256(f"{code_version()}\0{parsed_by}\0".encode() + orjson.dumps(names)).hexdigest()
+        # ``extra``: the rest of what resolving reads (the attachments notes can embed)
+        self.names = hashlib.sha256(f"{code_version()}\0{parsed_by}\0{extra}\0".encode() + orjson.dumps(names)).hexdigest()
         self.entries: dict[str, list[Any]] = {}
         self.fresh: dict[str, list[Any]] = {}
         self.memory = memory
@@ -319,6 +394,24 @@ class _Memo:
             self.memory.found = self._found if written else {}
 
 
+def display_names(collection: Collection) -> dict[str, dict[str, str]]:
+    """For each note, its links written without shown text (`[[topic-drift]]`) and the titles of the
+    notes they resolve to: how its text reads wherever it is shown off its page (see ``with_titles``)."""
+    out: dict[str, dict[str, str]] = {}
+    notes = collection.notes
+    for link in collection.links:
+        raw = link.raw
+        target = notes.get(link.target) if link.status == "ok" and link.target else None
+        if target is not None and not raw.shown and raw.target and raw.style != "frontmatter":
+            out.setdefault(link.source, {})[raw.target] = target.title
+    return out
+
+
+def with_titles(text: str, names: Mapping[str, str]) -> str:
+    """``text`` (a passage, a lede) with each link target named in ``names`` replaced by its title."""
+    return _context_with_titles(text, names) if names and text else text
+
+
 def _titles(resolved: Sequence[tuple[RawLink, Resolution]], by_id: Mapping[str, Note]) -> dict[str, str]:
     """A note's link targets written without shown text (`topic-drift`), with the titles of the notes
     they resolved to."""
@@ -358,8 +451,8 @@ def _describe(raw: RawLink) -> str:
 
 def _check_anchor(target: Note, raw: RawLink, source: Note, diagnostics: list[Diagnostic]) -> None:
     if raw.heading:
-        wanted = _anchor_key(raw.heading)
-        if not any(_anchor_key(h) == wanted for h in target.headings):
+        wanted = anchor_key(raw.heading)
+        if not any(anchor_key(h) == wanted for h in target.headings):
             diagnostics.append(
                 Diagnostic(source.path, raw.line, "warning", "dangling-heading", f"{_describe(raw)}: heading '{raw.heading}' not found in {target.path}")
             )

@@ -25,8 +25,8 @@ def test_front_matter_fields_and_unknown_kept():
     assert note.body_line == 15
 
 
-def test_title_falls_back_to_h1_then_file_name():
-    assert parse("# Heading title\n\ntext")[0].title == "Heading title"
+def test_title_is_the_file_name_as_obsidian_shows_it():
+    assert parse("# Heading title\n\ntext")[0].title == "n"  # an opening heading is content (issue 26)
     assert parse("text only", "folder/My note.md")[0].title == "My note"
     assert parse("text\n\n# Later heading")[0].title == "n"
 

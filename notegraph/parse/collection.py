@@ -12,7 +12,7 @@ from pathlib import Path
 from notegraph.model import Diagnostic, Note
 from notegraph.parallel import fork_map, shard, workers_for
 from notegraph.parse.cache import ParseCache
-from notegraph.parse.note import parse_note
+from notegraph.parse.note import ATTACHMENT_EXTS, parse_note
 
 SKIP_DIRS = frozenset({".git", ".notegraph", ".obsidian", ".trash", "node_modules", "__pycache__", ".venv"})
 NOTE_SUFFIXES = (".md", ".markdown")
@@ -30,8 +30,11 @@ class SourceFile:
         return Path(self.file)  # made when read: a Path for every file cost 8 ms a 1,000 files
 
 
-def iter_note_files(root: Path, exclude: tuple[str, ...] = (), skip: tuple[Path, ...] = ()) -> Iterator[SourceFile | Diagnostic]:
-    """Every note file under root, sorted; symlinks are followed only while they stay inside root."""
+def iter_note_files(
+    root: Path, exclude: tuple[str, ...] = (), skip: tuple[Path, ...] = (), attachments: list[SourceFile] | None = None
+) -> Iterator[SourceFile | Diagnostic]:
+    """Every note file under root, sorted; symlinks are followed only while they stay inside root.
+    ``attachments``: where the same walk puts the files notes can embed (images, PDFs, media)."""
     root = root.resolve()
     skip_resolved = tuple(p.resolve() for p in skip)
     seen_dirs: set[tuple[int, int]] = set()
@@ -76,8 +79,18 @@ def iter_note_files(root: Path, exclude: tuple[str, ...] = (), skip: tuple[Path,
                     yield Diagnostic(relpath, 1, "error", "unreadable", f"cannot read file: {exc.strerror or exc}")
                     continue
                 yield SourceFile(relpath, entry.path, stat.st_size, stat.st_mtime_ns)
+            elif attachments is not None and is_file and not entry.name.startswith(".") and _is_attachment(entry.name):
+                try:
+                    stat = entry.stat()
+                except OSError:
+                    continue  # an attachment that cannot be read is reported where a note embeds it
+                attachments.append(SourceFile(relpath, entry.path, stat.st_size, stat.st_mtime_ns))
 
     yield from walk(root, "")
+
+
+def _is_attachment(name: str) -> bool:
+    return "." in name and name.rsplit(".", 1)[1].lower() in ATTACHMENT_EXTS
 
 
 def detect_dialect(root: Path, sample: int = 40) -> str:
@@ -133,18 +146,21 @@ def read_notes(
     parse: ParseFn | None = None,
     cache: ParseCache | None = None,
     dialect: str = "obsidian",
+    title_from_heading: bool = False,
+    attachments: list[SourceFile] | None = None,
 ) -> tuple[list[Note], list[Diagnostic]]:
-    """Parse every note under root. A bad file becomes a diagnostic; the rest still loads."""
+    """Parse every note under root. A bad file becomes a diagnostic; the rest still loads.
+    ``attachments``: filled with the files notes can embed, found by the same walk."""
     notes: list[Note] = []
     diagnostics: list[Diagnostic] = []
 
     def default_parse(source: SourceFile, data: bytes) -> tuple[Note | None, list[Diagnostic]]:
-        return parse_note(source.relpath, data, allow_html=allow_html, dialect=dialect)
+        return parse_note(source.relpath, data, allow_html=allow_html, dialect=dialect, title_from_heading=title_from_heading)
 
     parse_fn = parse or default_parse
     results: list[tuple[Note | None, list[Diagnostic]] | Diagnostic | None] = []
     todo: list[tuple[int, SourceFile, bytes, str | None]] = []  # files to parse: (slot, file, bytes, sha)
-    for item in iter_note_files(root, exclude, skip):
+    for item in iter_note_files(root, exclude, skip, attachments):
         if isinstance(item, Diagnostic):
             results.append(item)
             continue

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from functools import lru_cache
 
 from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
 from markdown_it.rules_inline import StateInline
+from markdown_it.token import Token
+from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.footnote import footnote_plugin
 from mdit_py_plugins.tasklists import tasklists_plugin
+
+from notegraph.parse.mark import mark_plugin
 
 # `#tag` and `#nested/tag`: must start after whitespace/start, must contain a non-digit, never a hex colour.
 TAG_RE = re.compile(r"(?<![\w/#&;])#([^\s#\[\](){}<>,.;:!?'\"`|\\]+)")
 HEX_COLOUR_RE = re.compile(r"^(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
 BLOCK_ID_RE = re.compile(r"(?:^|\s)\^([A-Za-z0-9-]+)\s*$")
 _FENCE_RE = re.compile(r"^( {0,3})(`{3,}|~{3,})")
-_COMMENT_RE = re.compile(r"<!--.*?(?:-->|\Z)|%%.*?(?:%%|\Z)", re.S)
 
 
 def find_tags(text: str) -> list[str]:
@@ -29,15 +34,73 @@ def find_tags(text: str) -> list[str]:
 
 
 def blank_comments(source: str) -> str:
-    """Blank out HTML comments and Obsidian `%%comments%%` outside fenced code, keeping line numbers."""
+    """Blank out HTML comments and Obsidian `%%comments%%` outside code, keeping line numbers.
+
+    Code wins, as in Obsidian: a `%%` or `<!--` inside a fenced block or an inline code span
+    (`` `a %% b` ``) is text, not the start of a comment."""
     out: list[str] = []
     pos = 0
     for start, end in _prose_spans(source):
         out.append(source[pos:start])
-        out.append(_COMMENT_RE.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), source[start:end]))
+        out.append(_blank_in_prose(source[start:end]))
         pos = end
     out.append(source[pos:])
     return "".join(out)
+
+
+_PROSE_MARK_RE = re.compile(r"`+|%%|<!--")
+_BLANK_LINE_RE = re.compile(r"\n[ \t]*\n")
+
+
+def _blank(text: str) -> str:
+    return re.sub(r"[^\n]", " ", text)
+
+
+def _blank_in_prose(text: str) -> str:
+    """One left-to-right pass: a backtick run opens a code span that ends at the next run of the same
+    length before a blank line (CommonMark), and is skipped whole; a comment runs to its closing mark
+    (or to the end, as an unclosed `%%` does in Obsidian)."""
+    if "%%" not in text and "<!--" not in text:
+        return text
+    out: list[str] = []
+    pos = 0
+    index = 0
+    runs: dict[int, list[int]] = {}  # backtick run length -> starts of runs of that length, in order
+    for run in re.finditer(r"`+", text):
+        runs.setdefault(len(run.group(0)), []).append(run.start())
+    blanks = [blank.start() for blank in _BLANK_LINE_RE.finditer(text)]  # where paragraphs end
+    while True:
+        match = _PROSE_MARK_RE.search(text, index)
+        if match is None:
+            break
+        mark = match.group(0)
+        start = match.start()
+        if mark.startswith("`"):
+            closer = _code_span_end(runs, blanks, start, len(mark))
+            index = closer if closer is not None else match.end()
+            continue
+        closing = "%%" if mark == "%%" else "-->"
+        end = text.find(closing, match.end())
+        end = len(text) if end < 0 else end + len(closing)
+        out.append(text[pos:start])
+        out.append(_blank(text[start:end]))
+        pos = index = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _code_span_end(runs: dict[int, list[int]], blanks: list[int], start: int, length: int) -> int | None:
+    """Where the code span opened by the backtick run at ``start`` ends, or None if no run of the same
+    length closes it within its paragraph. Two bisections: linear over the text, whatever it holds."""
+    starts = runs[length]
+    at = bisect.bisect_right(starts, start)
+    if at >= len(starts):
+        return None
+    closer = starts[at]
+    paragraph_end = bisect.bisect_right(blanks, start)
+    if paragraph_end < len(blanks) and blanks[paragraph_end] < closer:
+        return None
+    return closer + length
 
 
 def _prose_spans(source: str) -> list[tuple[int, int]]:
@@ -133,12 +196,88 @@ def _angle_link_rule(state: StateInline, silent: bool) -> bool:
     return True
 
 
+# Obsidian's callout types, each with its aliases, by the family that gives it a colour and an icon;
+# a type not listed here looks like a note, as in Obsidian
+CALLOUT_FAMILIES: dict[str, tuple[str, ...]] = {
+    "note": ("note",),
+    "abstract": ("abstract", "summary", "tldr"),
+    "info": ("info",),
+    "todo": ("todo",),
+    "tip": ("tip", "hint", "important"),
+    "success": ("success", "check", "done"),
+    "question": ("question", "help", "faq"),
+    "warning": ("warning", "caution", "attention"),
+    "failure": ("failure", "fail", "missing"),
+    "danger": ("danger", "error"),
+    "bug": ("bug",),
+    "example": ("example",),
+    "quote": ("quote", "cite"),
+}
+CALLOUT_FAMILY = {alias: family for family, aliases in CALLOUT_FAMILIES.items() for alias in aliases}
+_CALLOUT_RE = re.compile(r"^\[!([^\]\s]+)\]([+-]?)(?:[ \t]+(.*))?$")
+
+
+def _callouts(state: StateCore) -> None:
+    """`> [!type]± Title` blockquotes -> callout tokens (before inline parsing, so the title and body
+    are parsed as markdown). The opening token's meta has the type as written, its family, the fold
+    (``+`` open, ``-`` closed, ``""`` not foldable) and whether a title was written."""
+    tokens = state.tokens
+    out: list[Token] = []
+    closes: list[int] = []  # nesting depth of blockquotes that became callouts, innermost last
+    depth = 0
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token.type == "blockquote_close":
+            depth -= 1
+            if closes and closes[-1] == depth:
+                closes.pop()
+                token.type = "callout_close"
+            out.append(token)
+            i += 1
+            continue
+        if token.type != "blockquote_open":
+            out.append(token)
+            i += 1
+            continue
+        depth += 1
+        inline = tokens[i + 2] if i + 2 < len(tokens) and tokens[i + 1].type == "paragraph_open" else None
+        first, _, rest = inline.content.partition("\n") if inline is not None and inline.type == "inline" else ("", "", "")
+        match = _CALLOUT_RE.match(first.strip())
+        if inline is None or match is None:
+            out.append(token)
+            i += 1
+            continue
+        written, fold, title = match.group(1), match.group(2), (match.group(3) or "").strip()
+        kind = written.lower()
+        token.type = "callout_open"
+        token.meta = {"type": kind, "family": CALLOUT_FAMILY.get(kind, "note"), "fold": fold, "titled": bool(title)}
+        closes.append(depth - 1)
+        heading = Token("callout_title_open", "", 1, map=inline.map, level=token.level + 1, block=True)
+        text = Token("inline", "", 0, map=inline.map, level=token.level + 2, content=title or written[:1].upper() + written[1:], children=[])
+        heading_close = Token("callout_title_close", "", -1, level=token.level + 1, block=True)
+        out.extend([token, heading, text, heading_close])
+        if rest.strip():
+            inline.content = rest
+            if inline.map:
+                inline.map = [inline.map[0] + 1, inline.map[1]]
+            i += 1  # the paragraph stays, without its first line
+        else:
+            i += 4  # the paragraph held only the callout's first line
+    state.tokens = out
+
+
 @lru_cache(maxsize=8)
 def make_markdown(allow_html: bool = False, dialect: str = "obsidian") -> MarkdownIt:
     """One configured parser per setting; raw HTML is text unless the collection opts in."""
     md = MarkdownIt("commonmark", {"html": allow_html, "linkify": False, "typographer": False})
     md.enable(["table", "strikethrough"])
-    md.use(footnote_plugin).use(tasklists_plugin)
+    md.use(footnote_plugin).use(tasklists_plugin).use(mark_plugin)
+    # Obsidian's math: `$x$` needs no space inside its dollars and no digit after the closing one (so
+    # `$5 and $10` is money); `$$…$$` display math may span lines but not a blank line, so an unclosed
+    # `$$` never swallows the rest of a note. The TeX reaches the renderer as written, backslashes included
+    md.use(dollarmath_plugin, allow_space=False, allow_digits=False, allow_blank_lines=False, allow_labels=False, double_inline=True)
+    md.core.ruler.before("inline", "callouts", _callouts)
     dendron = dialect == "dendron"
     md.inline.ruler.before("link", "wikilink", lambda state, silent: _wikilink_rule(state, silent, dendron))
     md.inline.ruler.before("autolink", "angle_link", _angle_link_rule)

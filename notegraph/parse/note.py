@@ -27,9 +27,12 @@ _WIKILINK_IN_TEXT_RE = re.compile(r"(!?)\[\[([^\[\]\n]+?)\]\]")
 _HTML_TAG_RE = re.compile(r"</?[A-Za-z][^<>]*>")
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])")
-ATTACHMENT_EXTS = frozenset(
-    "png jpg jpeg gif svg webp bmp avif pdf mp3 mp4 webm wav ogg mov csv zip excalidraw canvas".split()
-)
+# files a note can embed or link to besides notes: Obsidian's image, audio, video and PDF types, and a few
+# more that vaults keep beside their notes
+IMAGE_EXTS = frozenset("png jpg jpeg gif svg webp bmp avif".split())
+AUDIO_EXTS = frozenset("mp3 wav m4a flac ogg oga 3gp".split())
+VIDEO_EXTS = frozenset("mp4 webm ogv mov mkv".split())
+ATTACHMENT_EXTS = IMAGE_EXTS | AUDIO_EXTS | VIDEO_EXTS | frozenset("pdf csv zip excalidraw canvas".split())
 _MAX_CONTEXT = 400
 
 
@@ -235,6 +238,8 @@ def _inline_plain(children: Iterable[Token], links_out: list[tuple[int, dict[str
                 links_out.append((length, {"kind": "markdown", "href": str(child.attrs.get("href", "")), "shown": ""}))
         elif child.type == "image":
             text = child.content
+            if links_out is not None:
+                links_out.append((length, {"kind": "markdown", "href": str(child.attrs.get("src", "")), "shown": text, "embed": True}))
         parts.append(text)
         length += len(text)
     return "".join(parts)
@@ -317,11 +322,17 @@ def _make_raw_link(info: dict[str, Any], line: int, context: str) -> RawLink | N
             return None  # a link to some other kind of file (html, txt...): not ours to resolve
     heading = unquote(anchor) if anchor and not anchor.startswith("^") else None
     block = anchor[1:] if anchor.startswith("^") else None
-    return RawLink(target=path, line=line, style="markdown", shown=info.get("shown") or None, heading=heading, block=block, context=context)
+    embed = bool(info.get("embed"))
+    return RawLink(target=path, line=line, style="markdown", shown=info.get("shown") or None, heading=heading, block=block, embed=embed, context=context)
 
 
-def parse_note(relpath: str, data: bytes, *, allow_html: bool = False, dialect: str = "obsidian") -> tuple[Note | None, list[Diagnostic]]:
-    """Parse one note. Never raises for bad content: problems become diagnostics."""
+def parse_note(
+    relpath: str, data: bytes, *, allow_html: bool = False, dialect: str = "obsidian", title_from_heading: bool = False
+) -> tuple[Note | None, list[Diagnostic]]:
+    """Parse one note. Never raises for bad content: problems become diagnostics.
+
+    The title is the front matter's ``title``, else the file name, as Obsidian shows it; an opening
+    ``# Heading`` is content (``# ToC``, ``# Resources``), unless ``title_from_heading``."""
     diag = _Diag(relpath)
     text = decode(data, diag)
     if text is None:
@@ -360,7 +371,7 @@ def parse_note(relpath: str, data: bytes, *, allow_html: bool = False, dialect: 
                 first_h1 = plain.strip()  # a title only when the note opens with it
         else:
             tags.extend(find_tags(" ".join(c.content for c in children if c.type == "text")))
-            if parent == "paragraph_open" and "blockquote_open" not in parents and plain.strip():
+            if parent == "paragraph_open" and "blockquote_open" not in parents and "callout_open" not in parents and plain.strip():
                 paragraphs.append(plain.strip())
                 if not lede and "list_item_open" not in parents:
                     lede = " ".join(plain.split())
@@ -382,7 +393,7 @@ def parse_note(relpath: str, data: bytes, *, allow_html: bool = False, dialect: 
                     pos = src.find(href, search_from)
                 src_offset = max(pos, 0)
                 search_from = src_offset + 1
-                child_index = next(md_iter, None)
+                child_index = None if info.get("embed") else next(md_iter, None)
                 if child_index is not None:
                     info["shown"] = _shown_of_markdown_link(children, child_index)
             assert sentences is not None
@@ -395,7 +406,7 @@ def parse_note(relpath: str, data: bytes, *, allow_html: bool = False, dialect: 
     stem = posixpath.splitext(posixpath.basename(relpath))[0]
     note_id = posixpath.splitext(relpath)[0]
 
-    title = _string(meta, "title", fm_lines, diag) or first_h1 or stem
+    title = _string(meta, "title", fm_lines, diag) or (first_h1 if title_from_heading else None) or stem
     kind = (_string(meta, "kind", fm_lines, diag) or "synthesis").lower()
     if kind not in KINDS:
         diag.warn(_field_line(fm_lines, "kind"), "unknown-kind", f"kind '{kind}' is not one of {', '.join(KINDS)}; using synthesis")

@@ -8,6 +8,10 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
+from notegraph.resolve import anchor_key  # how links match headings: one rule, in one place
+
+__all__ = ["anchor_key", "assign_slugs", "heading_ids", "slugify"]
+
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 # names Windows refuses as files, whatever the extension
 _RESERVED = frozenset(["con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))])
@@ -70,7 +74,3 @@ def heading_ids(headings: Sequence[str]) -> list[str]:
         ids.append(base if count == 1 else f"{base}-{count}")
     return ids
 
-
-def anchor_key(heading: str) -> str:
-    """How links match headings (as resolve does): letters and digits only, case folded."""
-    return "".join(ch for ch in heading.lower() if ch.isalnum())
