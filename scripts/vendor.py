@@ -53,6 +53,10 @@ MERMAID = ("mermaid", "12.4.0")
 # Obsidian's icon is the old `check-circle-2` (a circle with a small tick), which Lucide renamed to
 # `circle-check`; the alias `check-circle` is a different icon (circle-check-big), so it is not listed.
 LUCIDE = ("lucide-static", "1.87.0")
+
+# One OpenType math font for the MathML the build writes (docs/math.md): Chromium's MathML Core needs a
+# font with a MATH table to stretch brackets and place limits, and few systems have one. OFL-1.1.
+STIX_MATH = ("@fontsource/stix-two-math", "5.3.0")
 CALLOUT_ICONS: dict[str, tuple[str, ...]] = {
     "note": ("pencil",),
     "abstract": ("clipboard-list",),
@@ -219,9 +223,17 @@ def vendor_lucide(pkg: Package) -> str:
     return "lucide.LICENSE"
 
 
+def vendor_stix_math(pkg: Package) -> str:
+    source = "files/stix-two-math-latin-400-normal.woff2"
+    pkg.write("stix-two-math.woff2", pkg.member(source), source)
+    pkg.write("stix-two-math.LICENSE", pkg.member("LICENSE"), "LICENSE")
+    return "stix-two-math.LICENSE"
+
+
 PACKAGES: list[tuple[tuple[str, str], Callable[[Package], str]]] = [
     (MERMAID, vendor_mermaid),
     (LUCIDE, vendor_lucide),
+    (STIX_MATH, vendor_stix_math),
 ]
 
 

@@ -75,7 +75,7 @@ def manifest_packages() -> list[dict[str, Any]]:
 
 def test_vendored_files_match_the_manifest() -> None:
     packages = manifest_packages()
-    assert {p["name"] for p in packages} == {"mermaid", "lucide-static"}
+    assert {p["name"] for p in packages} == {"mermaid", "lucide-static", "@fontsource/stix-two-math"}
     listed = set()
     for package in packages:
         assert re.fullmatch(r"\d+\.\d+\.\d+", package["version"]), package
@@ -91,7 +91,7 @@ def test_vendored_files_match_the_manifest() -> None:
         assert licence.is_file() and licence.read_text(encoding="utf-8").strip(), (
             f"{licence} is missing or empty"
         )
-    assert {"mermaid.min.js", "callout-icons.json", "mermaid.LICENSE", "lucide.LICENSE"} <= listed
+    assert {"mermaid.min.js", "callout-icons.json", "mermaid.LICENSE", "lucide.LICENSE", "stix-two-math.woff2", "stix-two-math.LICENSE"} <= listed
     # nothing in vendor/ that the manifest does not account for
     assert {p.name for p in VENDOR.iterdir()} == listed | {"VENDORED.json"}
 
