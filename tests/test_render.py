@@ -462,7 +462,7 @@ def test_links_in_the_body(site: Path, collection: Collection) -> None:
     assert "missing note" in dangling and "No note named" in dangling["missing note"]
     assert "ambiguous" in dangling["repair"]
     assert "outside the notes folder" in dangling["out"]
-    assert any("not included" in str(s["title"]) for s in body.select("span.attachment"))
+    assert any("not a file in the notes folder" in str(s["title"]) for s in body.select("span.attachment-missing"))
     assert not body.find("a", href=re.compile("missing|outside|javascript|figure"))
     # headings: ids, and body levels below the question's h2
     assert body.find("h3", id="what-the-model-never-does") and body.find("h4", id="a-deeper-heading")

@@ -396,6 +396,8 @@ class Ranker:
         self._edges = edges if edges is not None else Edges.of(graph, self.ids)
         links = self._edges.pairs(("link", "source"))
         texts = [ranking_text(notes[i]) for i in self.ids]
+        # notes with nothing but a title (an empty file): listed, but never offered on their title alone
+        self._empty = frozenset(i for i in self.ids if not (notes[i].text.strip() or notes[i].lede or notes[i].claim))
         self.signals = Signals(self.ids, embeddings.vectors, texts, links, counts=counts)
         self._tables: dict[str | None, tuple[np.ndarray, np.ndarray, list[str]]] = {}
         pairs = self.signals.hierarchy.tocoo()
@@ -543,6 +545,8 @@ class Ranker:
         for col, score in zip(candidates, candidate_scores, strict=True):
             if not np.isfinite(score) or score <= 0.0:
                 continue
+            if ids[int(col)] in self._empty and not self._linked(note_id, ids[int(col)]):
+                continue
             if min_score is not None and self.cosine(note_id, ids[int(col)]) < min_score:
                 continue
             out.append(self.explain(note_id, ids[int(col)], score=float(score)))
@@ -592,6 +596,10 @@ class Ranker:
         # items: interned, they are one copy each
         why_ = tuple(sys.intern(reason) for reason in reasons)
         return Related(id=other, score=round(cos if score is None else score, 4), why=why_, passage=theirs, own_passage=own)
+
+    def _linked(self, a: str, b: str) -> bool:
+        """Whether a link or a cited source joins the two notes, in either direction."""
+        return bool(self._relations().get((a, b) if a <= b else (b, a), 0) & (_LINKED | _SOURCE))
 
     def _relations(self) -> dict[tuple[str, str], int]:
         """Which explicit and similar edges join each pair of notes (in either direction), as bits keyed

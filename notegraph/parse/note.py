@@ -371,7 +371,8 @@ def parse_note(
                 first_h1 = plain.strip()  # a title only when the note opens with it
         else:
             tags.extend(find_tags(" ".join(c.content for c in children if c.type == "text")))
-            if parent == "paragraph_open" and "blockquote_open" not in parents and "callout_open" not in parents and plain.strip():
+            quoted = "blockquote_open" in parents or "callout_open" in parents
+            if parent == "paragraph_open" and not quoted and plain.strip() and not _only_embeds(children):
                 paragraphs.append(plain.strip())
                 if not lede and "list_item_open" not in parents:
                     lede = " ".join(plain.split())
@@ -450,6 +451,12 @@ def parse_note(
         content_hash=hashlib.sha256(data).hexdigest(),
     )
     return note, diag.items
+
+
+def _only_embeds(children: list[Token]) -> bool:
+    """A paragraph of embeds alone (``![[Other note]]``, ``![[img.png]]``) shows other files: never the lede."""
+    embeds = [c for c in children if c.type == "wikilink" and c.meta["embed"] or c.type == "image"]
+    return bool(embeds) and all(c in embeds or c.type in ("softbreak", "hardbreak") or (c.type == "text" and not c.content.strip()) for c in children)
 
 
 def _numbered_requires(meta: Mapping[str, Any], fm_lines: list[str], stem: str) -> list[RawLink]:

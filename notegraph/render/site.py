@@ -25,7 +25,8 @@ from markupsafe import Markup
 from notegraph.fsutil import stamp
 from notegraph.model import KINDS, Cluster, Collection, GraphResult, Note, NoteFacts, Related
 from notegraph.parallel import fork_map_meanwhile, shard, workers_for
-from notegraph.render.body import Linker, render_body
+from notegraph.parse.note import ATTACHMENT_EXTS
+from notegraph.render.body import ATTACHMENTS_DIR, Linker, render_body
 from notegraph.render.jsdata import js_call, stable_json
 from notegraph.render.maps import (
     KIND_LABELS,
@@ -39,6 +40,7 @@ from notegraph.render.maps import (
     shared_options,
 )
 from notegraph.render.slugs import assign_slugs
+from notegraph.resolve import AttachmentIndex, display_names, with_titles
 from notegraph.version import code_version
 
 HERE = Path(__file__).resolve().parent
@@ -48,6 +50,10 @@ MANIFEST = ".notegraph-manifest.json"
 FORMAT = 3
 PLURALS = {"synthesis": "Syntheses", "concept": "Concepts", "paper": "Papers", "inquiry": "Inquiries"}
 STATIC_FILES = ("site.css", "site.js", "graph.js")
+VENDOR = STATIC / "vendor"
+MERMAID_FILES = ("vendor/mermaid.min.js", "mermaid-init.js")  # copied when a note draws a diagram
+MATH_FONT = "vendor/stix-two-math.woff2"  # site.css's math font: copied when a note may hold math
+_MERMAID_FENCE = re.compile(r"^ {0,3}(?:```|~~~)\s*mermaid\b", re.M | re.I)
 RECENT = 12
 SHAPE_GLYPHS = {"diamond": "◆", "dot": "●", "square": "■", "triangle": "▲"}  # the graph's legend for kinds
 PASSAGE_CHARS = 260
@@ -74,6 +80,7 @@ def render_site(
     *,
     title: str = "notegraph",
     allow_html: bool = False,
+    remote_images: bool = False,
     previous: Path | None = None,
     previous_stamps: Mapping[str, list[int]] | None = None,
 ) -> RenderReport:
@@ -85,7 +92,7 @@ def render_site(
     built; a file that still has them is not read again to check that it is intact."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    site = _Site(collection, graph, title=title, allow_html=allow_html)
+    site = _Site(collection, graph, title=title, allow_html=allow_html, remote_images=remote_images)
     writer = _Writer(out, previous, template_version(), previous_stamps)
     site.write(writer)
     return writer.finish()
@@ -207,6 +214,25 @@ class _Writer:
         self.stamps[path] = stamp(target)
         self.pages_written += is_page
 
+    def copy_file(self, path: str, source: str, inputs: str) -> None:
+        """A file copied as it is (an attachment): kept from the previous site when it was copied from
+        the same ``inputs`` (the source's path, size and mtime), else copied and hashed as it is read."""
+        if path in self.outputs or path == MANIFEST:
+            raise RuntimeError(f"the site writer was asked to write {path} twice")
+        self.pages[path] = inputs
+        if self.keep(inputs, (path,)):
+            return
+        target = os.path.join(self._out_s, path)
+        self._folder(os.path.dirname(target))
+        digest = hashlib.sha256()
+        with open(source, "rb") as src, open(target, "wb") as dst:
+            while chunk := src.read(1 << 20):
+                digest.update(chunk)
+                dst.write(chunk)
+        self.inputs[path] = inputs
+        self.outputs[path] = digest.hexdigest()
+        self.stamps[path] = stamp(Path(target))
+
     def _reuse(self, path: str, key: str) -> bool:
         if self.previous is None or self.prev_pages.get(path) != key:
             return False
@@ -282,7 +308,7 @@ def _load_manifest(path: Path) -> tuple[dict[str, str], dict[str, str], dict[str
 @cache
 def template_version() -> str:
     """Changes whenever anything that shapes a page changes: templates, this package's code, the libraries."""
-    return code_version(HERE, ("markdown-it-py", "mdit-py-plugins", "nh3", "jinja2", "pyvis"))
+    return code_version(HERE, ("markdown-it-py", "mdit-py-plugins", "nh3", "jinja2", "pyvis", "pygments", "latex2mathml"))
 
 
 @cache
@@ -347,7 +373,7 @@ def _text(value: Any) -> str:
 
 
 class _Site:
-    def __init__(self, collection: Collection, graph: GraphResult, *, title: str, allow_html: bool) -> None:
+    def __init__(self, collection: Collection, graph: GraphResult, *, title: str, allow_html: bool, remote_images: bool = False) -> None:
         self.collection = collection
         self.notes: Mapping[str, Note] = collection.notes
         self.graph = graph
@@ -357,12 +383,14 @@ class _Site:
         self.slugs = assign_slugs(self.ids)
         topics = sorted({t for n in self.notes.values() for t in n.topics})
         self.topic_slugs = assign_slugs(topics, fallback="topic")
-        self.linker = Linker(self.notes, self.slugs)
+        files = AttachmentIndex(collection.attachments, collection.attachment_folder)
+        self.linker = Linker(self.notes, self.slugs, files, remote_images=remote_images, dialect=_dialect(collection.parsed_by))
         self.clusters: tuple[Cluster, ...] = tuple(sorted(graph.clusters, key=lambda c: c.id))
         self.kinds_present = [k for k in KINDS if any(n.kind == k for n in self.notes.values())]
         self.site = {
             "title": title,
             "kinds": [{"kind": k, "plural": PLURALS[k], "shape": SHAPE_GLYPHS[KIND_SHAPES[k]]} for k in self.kinds_present],
+            "csp": Markup(_csp(remote_images)),  # our own text: its quotes stay quotes
         }
         self.cluster_label = {c.id: c.label for c in self.clusters}
         self._listed: dict[str, dict[str, Any]] = {}
@@ -381,8 +409,17 @@ class _Site:
         item = self._listed.get(note_id)
         if item is None:
             note = self.notes[note_id]
-            item = self._listed[note_id] = {**self.ref(note_id), "date": note.date or "", "lede": _shorten(note.lede, 220)}
+            item = self._listed[note_id] = {**self.ref(note_id), "date": note.date or "", "lede": _shorten(self.shown(note_id, note.lede), 220)}
         return item
+
+    @cached_property
+    def names(self) -> dict[str, dict[str, str]]:
+        """Each note's links written without shown text, with the titles they stand for (resolve)."""
+        return display_names(self.collection)
+
+    def shown(self, note_id: str, text: str) -> str:
+        """A note's text as it reads off its page: links by their titles, never by file names."""
+        return with_titles(text, self.names.get(note_id, {}))
 
     def related(self, items: Iterable[Related]) -> list[dict[str, Any]]:
         """Related notes in their ranking order; ``cosine`` is the embedding similarity read from the
@@ -399,13 +436,13 @@ class _Site:
                     "score": round(float(item.score), 3),
                     "cosine": None if cosine is None else round(cosine, 3),
                     "why": why,
-                    "passage": _shorten(item.passage),
+                    "passage": _shorten(self.shown(item.id, item.passage)),
                 }
             )
         return out
 
     def base(self, root: str, page_kind: str, scripts: list[str] | None = None, uses_vis: bool = False) -> dict[str, Any]:
-        return {"root": root, "site": self.site, "page_kind": page_kind, "scripts": scripts or [], "uses_vis": uses_vis, "current_kind": None}
+        return {"root": root, "site": self.site, "page_kind": page_kind, "scripts": scripts or [], "styles": [], "uses_vis": uses_vis, "current_kind": None}
 
     def _edges_out(self, note_id: str) -> list[tuple[str, str]]:
         if self.nx is None or not self.nx.has_node(note_id):
@@ -418,8 +455,16 @@ class _Site:
         vis = vis_dir()
         copies = [(STATIC / name, name) for name in STATIC_FILES]
         copies += [(vis / name, name) for name in ("vis-network.min.js", "vis-network.css")]
+        if any(_MERMAID_FENCE.search(note.body) for note in self.notes.values()):
+            copies += [(STATIC / name, name) for name in MERMAID_FILES]
+        if any("$" in note.body for note in self.notes.values()):
+            copies.append((STATIC / MATH_FONT, MATH_FONT))
         for source, name in copies:
             w.emit(f"assets/{name}", None, partial(source.read_bytes))
+        from notegraph.render.code import code_css
+
+        w.emit("assets/code.css", None, code_css)
+        self.write_attachments(w)
         options = shared_options()
         w.emit("assets/map-options.js", options, lambda: js_call("NG_OPTIONS", options))
 
@@ -443,13 +488,30 @@ class _Site:
                 self.write_clusters(w, shape)
             finish_notes()
 
+    def write_attachments(self, w: _Writer) -> None:
+        """Every file a note embeds or links to, copied once under its own path (kept from the previous
+        site while its size and mtime are unchanged)."""
+        used: set[str] = set()
+        for note_id in self.ids:
+            note = self.notes[note_id]
+            for raw in note.links:
+                if raw.style != "frontmatter" and _is_attachment_name(raw.target):
+                    found = self.linker.attachment(note, raw.target)
+                    if found is not None:
+                        used.add(found)
+        root = self.collection.root
+        for path in sorted(used):
+            size, mtime = self.collection.attachments[path]
+            w.copy_file(f"{ATTACHMENTS_DIR}/{path}", os.path.join(root, path), f"file {size} {mtime} {path}")
+
     def _listing_key(self) -> str:
         """The key of what the search, topic and kind pages are made from: the site's shape and every
         note's listed fields."""
         rows = []
         for note_id in self.ids:
             note = self.notes[note_id]
-            rows.append([note_id, note.title, note.kind, note.date, note.lede, note.claim, list(note.aliases), list(note.topics)])
+            names = sorted(self.names.get(note_id, {}).items())
+            rows.append([note_id, note.title, note.kind, note.date, note.lede, note.claim, list(note.aliases), list(note.topics), names])
         digest = hashlib.sha256(self._site_key)
         digest.update(stable_json(rows))
         return digest.hexdigest()
@@ -519,7 +581,7 @@ class _Site:
                 "kind_page": note.kind in self.kinds_present,
                 "date": note.date or "",
                 "topics": [{"name": t, "slug": self.topic_slugs[t]} for t in note.topics],
-                "lede": _BLOCK_ID_TAIL.sub("", note.lede),
+                "lede": self.shown(note.id, _BLOCK_ID_TAIL.sub("", note.lede)),
                 "question": note.question or "",
                 "claim": note.claim or "",
                 "aliases": list(note.aliases),
@@ -624,6 +686,10 @@ class _Site:
         digest.update(facts_key)
         digest.update(own)
         digest.update(stable_json(links))
+        # the passages of related notes read with their links' titles: those notes' names of their links
+        facts = self.facts(note.id)
+        shown = sorted({r.id for r in (*facts.related, *facts.related_papers, *facts.related_concepts)})
+        digest.update(stable_json([[other, sorted(self.names.get(other, {}).items())] for other in shown]))
         return digest.hexdigest()
 
     def quick_inputs(self, note: Note) -> str | None:
@@ -634,8 +700,8 @@ class _Site:
         title, aliases, headings or block ids changes every quick key, and pages are then kept by
         their inputs key. None when the graph kept no facts keys."""
         facts_key = self.graph.keys.get(note.id)
-        if facts_key is None:
-            return None
+        if facts_key is None or _embeds_notes(note):
+            return None  # a page that shows other notes' text is keyed by their files too (page_inputs)
         digest = hashlib.sha256(self._names_key)
         digest.update(facts_key)
         digest.update(self._file_key(note))
@@ -656,7 +722,8 @@ class _Site:
         """Everything a link's resolution reads besides the link: the site's shape (the slugs), and
         every note's id, title, aliases, headings and block ids, with notegraph's code (the resolver's)."""
         names = [[note.id, note.title, list(note.aliases), list(note.headings), list(note.blocks)] for note in map(self.notes.__getitem__, self.ids)]
-        return hashlib.sha256(self._site_key + code_version().encode() + stable_json(names)).digest()
+        files = [self.collection.attachment_folder, sorted(self.collection.attachments)]  # what attachments resolve to
+        return hashlib.sha256(self._site_key + code_version().encode() + stable_json(names) + stable_json(files)).digest()
 
     @cached_property
     def _site_key(self) -> bytes:
@@ -682,6 +749,11 @@ class _Site:
 
         def render() -> str:
             body = render_body(note, self.linker, allow_html=self.allow_html, has_question=bool(note.question))
+            scripts, styles = list(ctx["scripts"]), []
+            if "mermaid" in body.features:
+                scripts = [f"assets/{name}" for name in MERMAID_FILES] + scripts
+            if "code" in body.features:
+                styles.append("assets/code.css")
             return _render(
                 "note.html",
                 ctx,
@@ -689,6 +761,8 @@ class _Site:
                 body_html=Markup(body.html) if body.html.strip() else "",
                 lede_html=Markup(body.lede_html) if body.lede_html else "",
                 lede_id=body.lede_id or "",
+                scripts=scripts,
+                styles=styles,
             )
 
         w.emit(page, ctx, render, inputs)
@@ -740,7 +814,8 @@ class _Site:
         rows = []
         for note_id in self.ids:
             note = self.notes[note_id]
-            rows.append([self.slugs[note_id], note.title, note.kind, list(note.aliases), _shorten(note.claim or "", 300), _shorten(note.lede, 300)])
+            lede = self.shown(note_id, note.lede)
+            rows.append([self.slugs[note_id], note.title, note.kind, list(note.aliases), _shorten(note.claim or "", 300), _shorten(lede, 300)])
         w.emit("assets/search-index.js", rows, lambda: js_call("NG_SEARCH", rows), inputs)
         ctx = {**self.base("", "search", ["assets/search-index.js"]), "total": len(self.notes)}
         w.emit("search.html", ctx, lambda: _render("search.html", ctx, page_title="Search"), inputs)
@@ -824,6 +899,27 @@ class _Site:
                 ],
             }
             w.emit(f"clusters/{cluster.id}.html", ctx, partial(_render, "cluster.html", ctx, page_title=cluster.label), inputs)
+
+
+def _csp(remote_images: bool) -> str:
+    """The pages' Content-Security-Policy: nothing from elsewhere, unless images from elsewhere are allowed."""
+    images = "'self' data: https:" if remote_images else "'self' data:"
+    return f"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src {images}; object-src 'none'; base-uri 'none'"
+
+
+def _dialect(parsed_by: str) -> str:
+    """The link dialect the notes were parsed with, from the parse settings' key (``…;dialect=X;…``)."""
+    match = re.search(r"(?:^|;)dialect=([a-z]+)", parsed_by)
+    return match.group(1) if match else "obsidian"
+
+
+def _is_attachment_name(target: str) -> bool:
+    base = target.rsplit("/", 1)[-1]
+    return "." in base and base.rsplit(".", 1)[1].lower() in ATTACHMENT_EXTS
+
+
+def _embeds_notes(note: Note) -> bool:
+    return any(raw.embed and raw.style == "wiki" and not _is_attachment_name(raw.target) for raw in note.links)
 
 
 def _render(template: str, ctx: Mapping[str, Any], **extra: Any) -> str:
