@@ -595,7 +595,10 @@ def _write_query_index(
     from notegraph.query import write_index
 
     try:
-        write_index(settings.state_dir / QUERY_INDEX, key, stamps, collection.notes, graph, embeddings, settings.related_k, fingerprint)
+        from notegraph.resolve import display_names
+
+        names = display_names(collection)
+        write_index(settings.state_dir / QUERY_INDEX, key, stamps, collection.notes, graph, embeddings, settings.related_k, fingerprint, names)
     except (OSError, sqlite3.Error):
         (settings.state_dir / QUERY_INDEX).unlink(missing_ok=True)  # queries then rank from scratch
 
@@ -627,12 +630,15 @@ def related(settings: Settings, query: str, k: int, kind: str | None, factory: C
                 return f"note:{note.id}", items
         finally:
             index.close()
+    from notegraph.resolve import display_names
+
     analysis = analyse(settings, factory=factory, full=False)
+    names = display_names(analysis.collection)
     note = q.find_note(analysis.collection, query)
     if note is not None:
-        return f"note:{note.id}", q.related_to_note(analysis.graph, note.id, k, kind)
+        return f"note:{note.id}", q.related_to_note(analysis.graph, note.id, k, kind, names)
     embedder = (factory or embedder_factory_for(settings))()
-    return "text", q.related_to_text(analysis.graph, analysis.embeddings, query, k, kind, embedder.encode)
+    return "text", q.related_to_text(analysis.graph, analysis.embeddings, query, k, kind, embedder.encode, names)
 
 
 @batch

@@ -15,7 +15,7 @@ import numpy as np
 
 from notegraph.graph.similarity import top_k_cross
 from notegraph.model import Collection, GraphResult, Note
-from notegraph.resolve import NameIndex, _key
+from notegraph.resolve import NameIndex, _key, with_titles
 
 JSON_VERSION = 1
 
@@ -38,15 +38,28 @@ def find_note(collection: Collection, query: str) -> Note | None:
     return None
 
 
-def related_to_note(graph: GraphResult, note_id: str, k: int, kind: str | None = None) -> list[dict[str, Any]]:
+def related_to_note(
+    graph: GraphResult, note_id: str, k: int, kind: str | None = None, names: Mapping[str, Mapping[str, str]] | None = None
+) -> list[dict[str, Any]]:
+    """``names``: each note's links by their titles (resolve.display_names), for the passages."""
     ranker = graph.ranker
     items = ranker.related(note_id, k, kind=kind)
     nodes = graph.graph.nodes
-    return [_item(nodes[item.id], rank, item.id, item.score, list(item.why), item.passage) for rank, item in enumerate(items, start=1)]
+    names = names or {}
+    return [
+        _item(nodes[item.id], rank, item.id, item.score, list(item.why), with_titles(item.passage, names.get(item.id, {})))
+        for rank, item in enumerate(items, start=1)
+    ]
 
 
 def related_to_text(
-    graph: GraphResult, embeddings: Any, text: str, k: int, kind: str | None, encode: Callable[[list[str]], np.ndarray]
+    graph: GraphResult,
+    embeddings: Any,
+    text: str,
+    k: int,
+    kind: str | None,
+    encode: Callable[[list[str]], np.ndarray],
+    names: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
     """Free text: embed it with the collection's model and rank notes by cosine."""
     vector = encode([text])
@@ -56,6 +69,7 @@ def related_to_text(
     for rank, (row, score) in enumerate(hits, start=1):
         note_id = embeddings.ids[row]
         passage = _best_passage(embeddings.chunk_vectors.get(note_id), embeddings.chunks.get(note_id, []), vector)
+        passage = with_titles(passage, (names or {}).get(note_id, {}))
         out.append(_item(nodes[note_id], rank, note_id, score, ["similar text"], passage))
     return out
 
@@ -106,6 +120,7 @@ def write_index(
     embeddings: Any,
     related_k: int,
     fingerprint: str,
+    names: Mapping[str, Mapping[str, str]] | None = None,
 ) -> None:
     """Write the query index. It holds what the build ranked anyway: each note's related list
     (``related_k`` items) and related papers, its chunks and vectors. ``fingerprint``: the build's
@@ -115,7 +130,8 @@ def write_index(
     path and aliases). When the last build's index holds the same notes in the same order, only the
     rows made from something else are written again, in one transaction: after one edit in 5,000 notes
     that is a few hundred rows, not 5,000 (0.2 s). Otherwise it is written whole, into a new file
-    renamed over the old one."""
+    renamed over the old one. ``names``: each note's links by the titles they stand for (resolve's
+    display_names), so that chunks and passages read as the pages do."""
     import sqlite3
 
     from notegraph.graph.build import RELATED_PAPERS
@@ -125,8 +141,9 @@ def write_index(
     meta = {"version": INDEX_VERSION, "key": key, "stamps": json.dumps(stamps, sort_keys=True), "lists": json.dumps(lists), "fingerprint": fingerprint}
     meta["dim"] = str(vectors.shape[1] if vectors.ndim == 2 else 0)
     meta["vectors"] = hashlib.blake2b(vectors.tobytes(), digest_size=16).hexdigest()
-    made = {note_id: _made_from(notes[note_id], graph.keys.get(note_id)) for note_id in embeddings.ids}
-    rows = _IndexRows(notes, graph, embeddings)
+    names = names or {}
+    made = {note_id: _made_from(notes[note_id], graph.keys.get(note_id), _names_shown(note_id, graph, names)) for note_id in embeddings.ids}
+    rows = _IndexRows(notes, graph, embeddings, names)
     if path.is_file() and _update_index(path, meta, made, rows, vectors):
         return
     tmp = path.with_name(path.name + ".tmp")
@@ -157,22 +174,30 @@ def write_index(
     os.replace(tmp, path)
 
 
-def _made_from(note: Note, facts_key: bytes | None) -> bytes | None:
+def _names_shown(note_id: str, graph: GraphResult, names: Mapping[str, Mapping[str, str]]) -> list[Any]:
+    """The link titles a note's row reads its own chunks and its related notes' passages with."""
+    facts = graph.facts.get(note_id)
+    others = sorted({r.id for r in (*facts.related, *facts.related_papers)}) if facts else []
+    return [sorted(names.get(other, {}).items()) for other in [note_id, *others]]
+
+
+def _made_from(note: Note, facts_key: bytes | None, shown: list[Any]) -> bytes | None:
     """What a note's index row is made from: its facts key (which covers its chunks, vectors and ranked
-    lists with their evidence and passages) and the note's fields the row holds; None without a key."""
+    lists with their evidence and passages), the note's fields the row holds and the link titles its
+    texts are read with; None without a key."""
     if facts_key is None:
         return None
     import orjson
 
-    own = orjson.dumps([note.title, note.kind, note.path, list(note.aliases)])
+    own = orjson.dumps([note.title, note.kind, note.path, list(note.aliases), shown])
     return hashlib.blake2b(facts_key + own, digest_size=16).digest()
 
 
 class _IndexRows:
     """A note's row of the query index, its passages numbered by ``passage_id``."""
 
-    def __init__(self, notes: Mapping[str, Note], graph: GraphResult, embeddings: Any) -> None:
-        self.notes, self.graph, self.embeddings = notes, graph, embeddings
+    def __init__(self, notes: Mapping[str, Note], graph: GraphResult, embeddings: Any, names: Mapping[str, Mapping[str, str]]) -> None:
+        self.notes, self.graph, self.embeddings, self.names = notes, graph, embeddings, names
 
     def row(self, note_id: str, passage_id: Callable[[str], int]) -> tuple[Any, ...]:
         import orjson  # the rows are the collection's text again: ~5x faster than json.dumps
@@ -180,7 +205,12 @@ class _IndexRows:
         note = self.notes[note_id]
         facts = self.graph.facts.get(note_id)
         ranked = {"": facts.related, "paper": facts.related_papers} if facts else {}
-        related = {kind: [[r.id, r.score, list(r.why), passage_id(r.passage)] for r in items] for kind, items in ranked.items()}
+        names = self.names
+        related = {
+            kind: [[r.id, r.score, list(r.why), passage_id(with_titles(r.passage, names.get(r.id, {})))] for r in items]
+            for kind, items in ranked.items()
+        }
+        own = names.get(note_id, {})
         # half precision is plenty for picking a note's best passage for a text query
         chunk_vectors = np.ascontiguousarray(self.embeddings.chunk_vectors.get(note_id, np.zeros((0, 0))), dtype="<f2")
         return (
@@ -190,7 +220,7 @@ class _IndexRows:
             note.path,
             orjson.dumps(list(note.aliases)).decode(),
             orjson.dumps(related).decode(),
-            orjson.dumps(self.embeddings.chunks.get(note_id, [])).decode(),
+            orjson.dumps([with_titles(chunk, own) for chunk in self.embeddings.chunks.get(note_id, [])]).decode(),
             chunk_vectors.tobytes(),
         )
 

@@ -376,3 +376,26 @@ def test_the_page_in_chromium_typesets_draws_folds_and_loads_everything_offline(
         finally:
             browser.close()
     watch.assert_clean()
+
+
+def test_the_rendering_docs_command_prints_what_they_say(tmp_path: Path):
+    """docs/rendering.md quotes `notegraph check tests/fixtures/faithful`: the line it shows is printed."""
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "rendering.md").read_text(encoding="utf-8")
+    quoted = re.search(r"`(Faithful note\.md:\d+: warning: [^`]+?)`;", docs.replace("\n", " "))
+    assert quoted is not None
+    notes = tmp_path / "vault"
+    shutil.copytree(VAULT, notes)
+    result = CliRunner().invoke(main, ["check", str(notes)])
+    assert " ".join(quoted.group(1).split()) in " ".join(result.output.split())
+
+
+def test_related_on_the_command_line_reads_links_by_title(faithful: Path):
+    import json
+
+    built(faithful)
+    for args in (["related", "Climbing towards NLU"], ["related", "cites by its file name"]):
+        result = CliRunner().invoke(main, [*args, "--notes", str(faithful), "--json", "-k", "20"])
+        assert result.exit_code == 0, result.output
+        items = {item["id"]: item for item in json.loads(result.output)["results"]}
+        assert "Stem links" in items, (args, list(items))
+        assert "Climbing towards NLU" in items["Stem links"]["passage"] and "bender-koller" not in items["Stem links"]["passage"]
