@@ -50,15 +50,9 @@ FORMULAS_FILE = HERE / "math_formulas.txt"
 CORPORA = ROOT.parent / "shared" / "corpora"
 CORPUS_DIRS = ("eips/EIPS", "dendron-site/vault", "rustc-dev-guide/src", "silverbullet-docs/docs")
 DEFAULT_PREFIX = Path(os.environ.get("MATHBENCH_NODE_PREFIX", "/tmp/katexbench"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+sys.path.insert(0, str(ROOT / "tests"))
+from browser_util import CHROMIUM_ARGS  # noqa: E402  (the tests' own flags for Debian's Chromium)
+
 MATH_FONTS = {  # npm package -> (family, woff2 file inside the package)
     "@fontsource/stix-two-math": ("STIX Two Math", "files/stix-two-math-latin-400-normal.woff2"),
     "@fontsource/noto-sans-math": ("Noto Sans Math", "files/noto-sans-math-latin-400-normal.woff2"),

@@ -555,15 +555,19 @@ def _block(tokens: list[Token], block: str) -> list[Token] | None:
     return None
 
 
-def _hide_block_ids(tokens: Sequence[Token], note: Note) -> None:
-    """Block ids ``^id`` end a paragraph: hide the marker (the caller anchors the block)."""
-    for token in tokens:
+def _hide_block_ids(tokens: Sequence[Token], note: Note) -> list[tuple[int, str]]:
+    """Block ids ``^id`` end a paragraph: hide the marker. Returns (index of the inline token, id) for
+    each, so that the caller can anchor the block."""
+    found = []
+    for i, token in enumerate(tokens):
         if token.type != "inline" or not token.children:
             continue
         last = token.children[-1]
         match = _BLOCK_TAIL_RE.search(last.content) if last.type == "text" else None
         if match and match.group(1) in note.blocks:
             last.content = last.content[: match.start()]
+            found.append((i, match.group(1)))
+    return found
 
 
 def _is_note_embed(child: Token) -> bool:
@@ -631,18 +635,12 @@ def render_body(note: Note, linker: Linker, *, allow_html: bool = False, has_que
         if _plain(tokens[1].children or []) == " ".join(note.title.split()):
             tokens, _ = _drop(tokens, 0)
     # block ids `^id` end a paragraph: hide the marker and anchor the block
-    for i, token in enumerate(tokens):
-        if token.type != "inline" or not token.children:
-            continue
-        last = token.children[-1]
-        match = _BLOCK_TAIL_RE.search(last.content) if last.type == "text" else None
-        if match and match.group(1) in note.blocks:
-            last.content = last.content[: match.start()]
-            j = i - 1
-            while j > 0 and tokens[j].hidden:
-                j -= 1
-            if tokens[j].nesting == 1 and not tokens[j].attrGet("id"):
-                tokens[j].attrSet("id", f"block-{match.group(1)}")
+    for i, block in _hide_block_ids(tokens, note):
+        j = i - 1
+        while j > 0 and tokens[j].hidden:
+            j -= 1
+        if tokens[j].nesting == 1 and not tokens[j].attrGet("id"):
+            tokens[j].attrSet("id", f"block-{block}")
 
     _transclusions(tokens)  # before the lede is looked for: an embed on its own line is never the lede
     # the lede paragraph, when it opens the body, is shown under the title
