@@ -7,6 +7,10 @@ Notes cluster by topic: each topic has its own pool of words, and a note draws m
 see real structure. Kinds follow a research collection (synthesis ~40%, paper ~35%, concept ~15%,
 inquiry ~10% with ``sources:``), ~5 wikilinks per note mostly within the topic, ~5% long notes
 (1,500+ words), notes in ``kind/topic`` folders. Pure stdlib + numpy; 20,000 notes take seconds.
+
+What real vaults hold besides prose, from a second random stream (so the prose, titles and links are
+the same with or without it; ``--plain`` leaves it out): callouts (~15% of notes), fenced code (~10%),
+TeX math (~10%, inline and display), image embeds of ~24 shared PNGs (~8%) and mermaid diagrams (~2%).
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import argparse
 import datetime as dt
 import re
 import shutil
+import struct
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -185,9 +191,59 @@ class _Generator:
         return paragraphs
 
 
-def generate(n: int, out: Path, seed: int = 0) -> list[Path]:
+CALLOUTS = ("note", "info", "tip", "warning", "question", "example", "quote", "abstract")
+FORMULAS = (
+    r"\frac{\partial \mathcal{L}}{\partial \theta} = \sum_{i=1}^{n} \nabla_\theta \log p(y_i \mid x_i)",
+    r"\operatorname{argmax}_{y} \; p(y \mid x)",
+    r"\begin{aligned} a &= b + c \\ d &= \sqrt{e^2 + f^2} \end{aligned}",
+    r"\mathbb{E}_{x \sim p}[f(x)] \le \epsilon",
+    r"\begin{pmatrix} 1 & 0 \\ 0 & 1 \end{pmatrix}",
+    r"P(A \mid B) = \frac{P(B \mid A)\,P(A)}{P(B)}",
+)
+CODE = (
+    ("python", "def score(a, b):\n    \"\"\"Cosine of two vectors.\"\"\"\n    return a @ b / (norm(a) * norm(b))\n"),
+    ("json", '{"model": "all-MiniLM-L6-v2", "k": 10, "threshold": 0.45}\n'),
+    ("bash", "notegraph build notes --out site && notegraph check notes --strict\n"),
+    ("sql", "SELECT id, title FROM notes WHERE kind = 'paper' ORDER BY date DESC;\n"),
+)
+N_IMAGES = 24
+
+
+def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def _rich_blocks(rng: np.random.Generator, words: list[str]) -> list[str]:
+    """The blocks a note holds besides prose, drawn from ``rng``; ``words`` give callouts their text."""
+    blocks: list[str] = []
+    if rng.random() < 0.15:
+        kind = CALLOUTS[int(rng.integers(len(CALLOUTS)))]
+        fold = ("", "+", "-")[int(rng.integers(3))]
+        text = " ".join(words[:12]).capitalize() + "."
+        blocks.append(f"> [!{kind}]{fold} {' '.join(words[12:15]).capitalize()}\n> {text}")
+    if rng.random() < 0.10:
+        lang, code = CODE[int(rng.integers(len(CODE)))]
+        blocks.append(f"```{lang}\n{code}```")
+    if rng.random() < 0.10:
+        formula = FORMULAS[int(rng.integers(len(FORMULAS)))]
+        blocks.append(f"$$\n{formula}\n$$" if rng.random() < 0.5 else f"So ${formula}$ holds here.")
+    if rng.random() < 0.08:
+        blocks.append(f"![[figure-{int(rng.integers(N_IMAGES)):02d}.png|{int(rng.integers(200, 600))}]]")
+    if rng.random() < 0.02:
+        blocks.append("```mermaid\ngraph LR\n  Claim --> Evidence\n  Evidence --> Conclusion\n```")
+    return blocks
+
+
+def generate(n: int, out: Path, seed: int = 0, rich: bool = True) -> list[Path]:
     """Write ``n`` notes under ``out`` (replacing its notes and state) and return their paths, sorted."""
     g = _Generator(n, seed)
+    extras = np.random.default_rng(seed + 7919)  # the rich blocks' own stream: the prose stays the same
     rng = g.rng
     kinds = rng.choice(len(KINDS), size=n, p=KIND_P)
     # Topic sizes are uneven, like a real collection: a few large topics, many small ones.
@@ -271,10 +327,19 @@ def generate(n: int, out: Path, seed: int = 0) -> list[Path]:
             # Long notes have headings, like a literature review.
             for k in range(2, len(paragraphs), 4):
                 paragraphs[k] = f"## {' '.join(g.words_only(topic, 3)).capitalize()}\n\n{paragraphs[k]}"
+        if rich:
+            for block in _rich_blocks(extras, g.words_only(topic, 15)):
+                paragraphs.insert(int(extras.integers(1, len(paragraphs) + 1)), block)
         path = out / folders[i] / f"{stems[i]}.md"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(front) + "\n" + "\n\n".join(paragraphs) + "\n", encoding="utf-8")
         written.append(path)
+    if rich:
+        images = out / "attachments"
+        images.mkdir(exist_ok=True)
+        for k in range(N_IMAGES):
+            colour = (int(extras.integers(256)), int(extras.integers(256)), int(extras.integers(256)))
+            (images / f"figure-{k:02d}.png").write_bytes(_png(64, 40, colour))
     return sorted(written)
 
 
@@ -283,10 +348,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("n", type=int, help="number of notes")
     parser.add_argument("out", type=Path, help="output folder (its contents are replaced)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--plain", action="store_true", help="prose and links only: no callouts, code, math, images or diagrams")
     args = parser.parse_args(argv)
     if args.n < 2:
         parser.error("N must be at least 2")
-    paths = generate(args.n, args.out, args.seed)
+    paths = generate(args.n, args.out, args.seed, rich=not args.plain)
     words = sum(len(p.read_text(encoding="utf-8").split()) for p in paths)
     print(f"wrote {len(paths)} notes ({words} words) to {args.out}", file=sys.stderr)
     return 0

@@ -306,17 +306,18 @@ class Bench:
         return env
 
     def paths(self, n: int, fake: bool) -> tuple[Path, Path, Path]:
-        base = self.work / f"{'fake' if fake else 'model'}-{n}"
+        base = self.work / f"{'fake' if fake else 'model'}-{n}{'-plain' if self.args.plain else ''}"
         return base / "notes", base / "site", base / "user-cache"
 
     def prepare(self, n: int, fake: bool) -> None:
         notes, _site, _cache = self.paths(n, fake)
         stamp = notes.parent / "generated.json"
-        want = {"n": n, "seed": self.args.seed, "generator": _generator_digest()}
+        want = {"n": n, "seed": self.args.seed, "generator": _generator_digest(), "plain": self.args.plain}
         if stamp.exists() and json.loads(stamp.read_text()) == want and notes.is_dir():
             return
         start = time.perf_counter()
-        subprocess.run([sys.executable, str(HERE / "generate.py"), str(n), str(notes), "--seed", str(self.args.seed)], check=True)
+        plain = ["--plain"] if self.args.plain else []
+        subprocess.run([sys.executable, str(HERE / "generate.py"), str(n), str(notes), "--seed", str(self.args.seed), *plain], check=True)
         print(f"  generated {n} notes in {time.perf_counter() - start:.1f}s", flush=True)
         stamp.write_text(json.dumps(want))
 
@@ -506,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-related", dest="related", action="store_false", help="skip the related-query timing")
     parser.add_argument("--workdir", default=os.environ.get("NOTEGRAPH_BENCH_DIR", "/tmp/notegraph-bench"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--plain", action="store_true", help="collections of prose and links only (generate.py --plain)")
     parser.add_argument("--json", type=Path, default=None, help="also write every figure to this file")
     # child modes
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
