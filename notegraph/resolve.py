@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from notegraph.model import Collection, Diagnostic, Link, Note, RawLink
-from notegraph.parse.note import ATTACHMENT_EXTS
+from notegraph.parse.note import is_attachment
 
 
 def _key(name: str) -> str:
@@ -143,8 +143,7 @@ def resolve_target(index: NameIndex, source: Note, raw: RawLink) -> Resolution:
     target = raw.target.strip().replace("\\", "/")
     if not target:
         return Resolution("ok", source.id)  # [[#Heading]]: a link into the note itself
-    ext = posixpath.basename(target).rsplit(".", 1)[-1].lower() if "." in posixpath.basename(target) else ""
-    if ext in ATTACHMENT_EXTS:
+    if is_attachment(target):
         return Resolution("attachment")
     name = _strip_md(target)
     if raw.style == "markdown" and not name.startswith("/"):

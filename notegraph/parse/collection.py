@@ -12,7 +12,7 @@ from pathlib import Path
 from notegraph.model import Diagnostic, Note
 from notegraph.parallel import fork_map, shard, workers_for
 from notegraph.parse.cache import ParseCache
-from notegraph.parse.note import ATTACHMENT_EXTS, parse_note
+from notegraph.parse.note import is_attachment, parse_note
 
 SKIP_DIRS = frozenset({".git", ".notegraph", ".obsidian", ".trash", "node_modules", "__pycache__", ".venv"})
 NOTE_SUFFIXES = (".md", ".markdown")
@@ -79,7 +79,7 @@ def iter_note_files(
                     yield Diagnostic(relpath, 1, "error", "unreadable", f"cannot read file: {exc.strerror or exc}")
                     continue
                 yield SourceFile(relpath, entry.path, stat.st_size, stat.st_mtime_ns)
-            elif attachments is not None and is_file and not entry.name.startswith(".") and _is_attachment(entry.name):
+            elif attachments is not None and is_file and not entry.name.startswith(".") and is_attachment(entry.name):
                 try:
                     stat = entry.stat()
                 except OSError:
@@ -87,10 +87,6 @@ def iter_note_files(
                 attachments.append(SourceFile(relpath, entry.path, stat.st_size, stat.st_mtime_ns))
 
     yield from walk(root, "")
-
-
-def _is_attachment(name: str) -> bool:
-    return "." in name and name.rsplit(".", 1)[1].lower() in ATTACHMENT_EXTS
 
 
 def detect_dialect(root: Path, sample: int = 40) -> str:

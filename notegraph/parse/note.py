@@ -33,6 +33,12 @@ IMAGE_EXTS = frozenset("png jpg jpeg gif svg webp bmp avif".split())
 AUDIO_EXTS = frozenset("mp3 wav m4a flac ogg oga 3gp".split())
 VIDEO_EXTS = frozenset("mp4 webm ogv mov mkv".split())
 ATTACHMENT_EXTS = IMAGE_EXTS | AUDIO_EXTS | VIDEO_EXTS | frozenset("pdf csv zip excalidraw canvas".split())
+
+
+def is_attachment(path: str) -> bool:
+    """Whether a link target or file name names an attachment (by its extension), not a note."""
+    base = path.rsplit("/", 1)[-1]
+    return "." in base and base.rsplit(".", 1)[1].lower() in ATTACHMENT_EXTS
 _MAX_CONTEXT = 400
 
 
@@ -225,7 +231,7 @@ def _inline_plain(children: Iterable[Token], links_out: list[tuple[int, dict[str
         elif child.type == "wikilink":
             meta = child.meta
             text = meta["shown"] or meta["target"] or (meta["heading"] or "")
-            if meta["embed"] and meta["target"].rsplit(".", 1)[-1].lower() in ATTACHMENT_EXTS:
+            if meta["embed"] and is_attachment(meta["target"]):
                 text = ""
             if links_out is not None:
                 links_out.append((length, {"kind": "wiki", **meta}))

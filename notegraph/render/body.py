@@ -18,7 +18,7 @@ from markdown_it.utils import OptionsDict
 
 from notegraph.model import Note, RawLink
 from notegraph.parse.markdown import blank_comments, make_markdown
-from notegraph.parse.note import ATTACHMENT_EXTS, AUDIO_EXTS, IMAGE_EXTS, VIDEO_EXTS
+from notegraph.parse.note import AUDIO_EXTS, IMAGE_EXTS, VIDEO_EXTS, is_attachment
 from notegraph.render.slugs import anchor_key, heading_ids
 from notegraph.resolve import AttachmentIndex, NameIndex, resolve_target
 
@@ -79,7 +79,7 @@ class Linker:
             if depth >= MAX_EMBED_DEPTH:
                 continue
             for raw in current.links:
-                if not raw.embed or raw.style != "wiki" or _is_attachment(raw.target):
+                if not raw.embed or raw.style != "wiki" or is_attachment(raw.target):
                     continue
                 embedded = self.note_named(current, raw.target)
                 if embedded is not None and embedded.id not in found and embedded.id != note.id:
@@ -138,7 +138,7 @@ class Linker:
         for raw in note.links:
             if raw.style == "frontmatter":
                 continue
-            if _is_attachment(raw.target):
+            if is_attachment(raw.target):
                 rows.append([raw.style, raw.target, raw.heading, raw.block, "attachment", self.attachment(note, raw.target)])
                 continue
             target = self.resolve(note, raw.target, raw.heading, raw.block, raw.style)
@@ -167,7 +167,7 @@ def _plain(children: Sequence[Token]) -> str:
         elif child.type == "wikilink":
             meta = child.meta
             text = meta["shown"] or meta["target"] or (meta["heading"] or "")
-            if meta["embed"] and meta["target"].rsplit(".", 1)[-1].lower() in ATTACHMENT_EXTS:
+            if meta["embed"] and is_attachment(meta["target"]):
                 text = ""
             parts.append(text)
         elif child.type == "angle_link":
@@ -175,11 +175,6 @@ def _plain(children: Sequence[Token]) -> str:
         elif child.type == "image":
             parts.append(child.content)
     return " ".join("".join(parts).split())
-
-
-def _is_attachment(path: str) -> bool:
-    base = posixpath.basename(path)
-    return "." in base and base.rsplit(".", 1)[-1].lower() in ATTACHMENT_EXTS
 
 
 def _span(css: str, title: str, inner: str) -> str:
@@ -226,7 +221,7 @@ class _Renderer(RendererHTML):
         meta = tokens[idx].meta
         raw_target: str = meta["target"]
         shown: str | None = meta["shown"]
-        if _is_attachment(raw_target):
+        if is_attachment(raw_target):
             return self._attachment(raw_target, shown, embed=meta["embed"])
         target = self._linker.resolve(self._note, raw_target, meta["heading"], meta["block"], "wiki")
         if target.status != "ok":
@@ -327,7 +322,7 @@ class _Renderer(RendererHTML):
         path = unquote(path)
         base = posixpath.basename(path)
         if path and not path.lower().endswith((".md", ".markdown")) and "." in base:
-            found = self._linker.attachment(self._note, path) if _is_attachment(path) else None
+            found = self._linker.attachment(self._note, path) if is_attachment(path) else None
             if found is None:
                 return ("span", "attachment-missing", f"The file “{path}” is not in the notes folder")
             return ("a", attachment_url(found), ' class="attachment-link"')
@@ -571,7 +566,7 @@ def _hide_block_ids(tokens: Sequence[Token], note: Note) -> list[tuple[int, str]
 
 
 def _is_note_embed(child: Token) -> bool:
-    return child.type == "wikilink" and child.meta["embed"] and not _is_attachment(child.meta["target"])
+    return child.type == "wikilink" and child.meta["embed"] and not is_attachment(child.meta["target"])
 
 
 def _transclusions(tokens: list[Token]) -> None:

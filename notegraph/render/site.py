@@ -25,7 +25,7 @@ from markupsafe import Markup
 from notegraph.fsutil import stamp
 from notegraph.model import KINDS, Cluster, Collection, GraphResult, Note, NoteFacts, Related
 from notegraph.parallel import fork_map_meanwhile, shard, workers_for
-from notegraph.parse.note import ATTACHMENT_EXTS
+from notegraph.parse.note import is_attachment
 from notegraph.render.body import ATTACHMENTS_DIR, Linker, render_body
 from notegraph.render.jsdata import js_call, stable_json
 from notegraph.render.maps import (
@@ -50,7 +50,6 @@ MANIFEST = ".notegraph-manifest.json"
 FORMAT = 3
 PLURALS = {"synthesis": "Syntheses", "concept": "Concepts", "paper": "Papers", "inquiry": "Inquiries"}
 STATIC_FILES = ("site.css", "site.js", "graph.js")
-VENDOR = STATIC / "vendor"
 MERMAID_FILES = ("vendor/mermaid.min.js", "mermaid-init.js")  # copied when a note draws a diagram
 MATH_FONT = "vendor/stix-two-math.woff2"  # site.css's math font: copied when a note may hold math
 _MERMAID_FENCE = re.compile(r"^ {0,3}(?:```|~~~)\s*mermaid\b", re.M | re.I)
@@ -495,7 +494,7 @@ class _Site:
         for note_id in self.ids:
             note = self.notes[note_id]
             for raw in note.links:
-                if raw.style != "frontmatter" and _is_attachment_name(raw.target):
+                if raw.style != "frontmatter" and is_attachment(raw.target):
                     found = self.linker.attachment(note, raw.target)
                     if found is not None:
                         used.add(found)
@@ -913,13 +912,8 @@ def _dialect(parsed_by: str) -> str:
     return match.group(1) if match else "obsidian"
 
 
-def _is_attachment_name(target: str) -> bool:
-    base = target.rsplit("/", 1)[-1]
-    return "." in base and base.rsplit(".", 1)[1].lower() in ATTACHMENT_EXTS
-
-
 def _embeds_notes(note: Note) -> bool:
-    return any(raw.embed and raw.style == "wiki" and not _is_attachment_name(raw.target) for raw in note.links)
+    return any(raw.embed and raw.style == "wiki" and not is_attachment(raw.target) for raw in note.links)
 
 
 def _render(template: str, ctx: Mapping[str, Any], **extra: Any) -> str:
