@@ -142,7 +142,7 @@ def write_index(
     meta["dim"] = str(vectors.shape[1] if vectors.ndim == 2 else 0)
     meta["vectors"] = hashlib.blake2b(vectors.tobytes(), digest_size=16).hexdigest()
     names = names or {}
-    made = {note_id: _made_from(notes[note_id], graph.keys.get(note_id), _names_shown(note_id, graph, names)) for note_id in embeddings.ids}
+    made = {note_id: _made_from(notes[note_id], graph.keys.get(note_id)) for note_id in embeddings.ids}
     rows = _IndexRows(notes, graph, embeddings, names)
     if path.is_file() and _update_index(path, meta, made, rows, vectors):
         return
@@ -174,22 +174,15 @@ def write_index(
     os.replace(tmp, path)
 
 
-def _names_shown(note_id: str, graph: GraphResult, names: Mapping[str, Mapping[str, str]]) -> list[Any]:
-    """The link titles a note's row reads its own chunks and its related notes' passages with."""
-    facts = graph.facts.get(note_id)
-    others = sorted({r.id for r in (*facts.related, *facts.related_papers)}) if facts else []
-    return [sorted(names.get(other, {}).items()) for other in [note_id, *others]]
-
-
-def _made_from(note: Note, facts_key: bytes | None, shown: list[Any]) -> bytes | None:
+def _made_from(note: Note, facts_key: bytes | None) -> bytes | None:
     """What a note's index row is made from: its facts key (which covers its chunks, vectors and ranked
-    lists with their evidence and passages), the note's fields the row holds and the link titles its
-    texts are read with; None without a key."""
+    lists with their evidence and passages, and the titles their links are read by: graph.memo) and the
+    note's fields the row holds; None without a key."""
     if facts_key is None:
         return None
     import orjson
 
-    own = orjson.dumps([note.title, note.kind, note.path, list(note.aliases), shown])
+    own = orjson.dumps([note.title, note.kind, note.path, list(note.aliases)])
     return hashlib.blake2b(facts_key + own, digest_size=16).digest()
 
 

@@ -329,6 +329,15 @@ def test_an_opening_heading_is_content_unless_it_repeats_the_title(tmp_path: Pat
     assert same.h1.get_text() == "Same" and not re.search(r"\bSame\b", body(same).get_text()) if same.select_one(".note-body") else True
 
 
+def _digest_of_a(notes: Path) -> bytes:
+    from notegraph.graph.memo import note_digests
+    from notegraph.resolve import display_names
+
+    collection = load(load_settings(notes))
+    chunks = type("Chunks", (), {"chunks": {}, "chunk_keys": {note_id: "same" for note_id in collection.notes}})()
+    return note_digests(["a"], collection.notes, chunks, {}, {}, display_names(collection))["a"]
+
+
 def _slug(out: Path, title: str) -> str:
     for path in (out / "notes").glob("*.html"):
         soup = BeautifulSoup(path.read_text(encoding="utf-8"), "lxml")
@@ -399,3 +408,29 @@ def test_related_on_the_command_line_reads_links_by_title(faithful: Path):
         items = {item["id"]: item for item in json.loads(result.output)["results"]}
         assert "Stem links" in items, (args, list(items))
         assert "Climbing towards NLU" in items["Stem links"]["passage"] and "bender-koller" not in items["Stem links"]["passage"]
+
+
+def test_renaming_a_note_rewrites_the_passages_that_quote_a_link_to_it(tmp_path: Path):
+    """A passage on C's page quotes A, whose text links [[b]] by its file name and so reads b's title:
+    renaming b must rewrite C's page although neither A nor C changed (graph.memo's digests hold the
+    titles a note's links read by)."""
+    notes = tmp_path / "n"
+    words = "grounding repair dialogue turn taking evidence claim"
+    write(notes, "a.md", f"---\ntitle: Alpha\nkind: concept\n---\nAlpha studies {words}, as [[b]] argued first.\n")
+    write(notes, "b.md", "---\ntitle: Bee\n---\nA short note.\n")
+    write(notes, "c.md", f"---\ntitle: Gamma\n---\nGamma also studies {words}, and [[a]] too.\n")
+    # C's facts name A alone (one related note, no similar edges): only the quoted title can move its page
+    write(notes, "notegraph.toml", 'model = "fake/hash-64"\nrelated_k = 1\nsimilar_k = 0\n')
+    out = built(notes)
+
+    def passages() -> list[str]:
+        return [q.get_text() for q in page(out, "c").select(".evidence")]
+
+    assert any("as Bee argued first" in p for p in passages()), passages()
+    digest_before = _digest_of_a(notes)
+    (notes / "b.md").write_text("---\ntitle: Wasp\n---\nA short note.\n")
+    # in a collection this small every note is every other's candidate, so C's facts move anyway; in a
+    # large one only A's digest, which the facts of the notes that quote A hold, carries the new title
+    assert _digest_of_a(notes) != digest_before
+    built(notes)
+    assert any("as Wasp argued first" in p for p in passages()) and not any("Bee" in p for p in passages())

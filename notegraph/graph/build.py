@@ -302,7 +302,9 @@ def _digests(ids: Sequence[str], collection: Collection, embeddings: EmbeddingsL
     for u, v in edges.pairs(kind for kind in edges.kind_names if kind != "similar"):
         explicit_out[u].append(v)
         explicit_in[v].append(u)
-    return note_digests(ids, collection.notes, embeddings, explicit_out, explicit_in)
+    from notegraph.resolve import display_names
+
+    return note_digests(ids, collection.notes, embeddings, explicit_out, explicit_in, display_names(collection))
 
 
 def _fact_keys(ids: Sequence[str], embeddings: EmbeddingsLike, ranker: Ranker, settings: GraphSettings, digests: Mapping[str, bytes]) -> FactKeys:

@@ -51,9 +51,12 @@ def note_digests(
     embeddings: Any,
     explicit_out: Mapping[str, Sequence[str]],
     explicit_in: Mapping[str, Sequence[str]],
+    names: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, bytes]:
     """Each note's digest: what the facts of any note that names it take from it (its title, kind,
-    lede, question, chunks, vectors and explicit links both ways).
+    lede, question, chunks, vectors and explicit links both ways), and what the pages and the query
+    index that show them take: ``names``, the titles its links are read by in its passages and lede
+    (resolve.display_names), so a renamed note rewrites the pages that quote a note linking to it.
 
     The vectors are named by the chunk texts they are the vectors of: under one model (named, with
     the vectors' size, in every key's salt: ``salt_of``), the embedding cache holds one vector per text
@@ -64,6 +67,7 @@ def note_digests(
     chunks = embeddings.chunks
     chunk_keys: Mapping[str, str] = embeddings.chunk_keys
     digest: dict[str, bytes] = {}
+    names = names or {}
     for note_id in ids:
         note = notes[note_id]
         chunk_key = chunk_keys.get(note_id)
@@ -77,6 +81,7 @@ def note_digests(
                     list(chunks.get(note_id, ())) if chunk_key is None else chunk_key,
                     sorted(explicit_out.get(note_id, ())),
                     sorted(explicit_in.get(note_id, ())),
+                    sorted(names.get(note_id, {}).items()),
                 ]
             )
         )

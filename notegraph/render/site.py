@@ -685,10 +685,6 @@ class _Site:
         digest.update(facts_key)
         digest.update(own)
         digest.update(stable_json(links))
-        # the passages of related notes read with their links' titles: those notes' names of their links
-        facts = self.facts(note.id)
-        shown = sorted({r.id for r in (*facts.related, *facts.related_papers, *facts.related_concepts)})
-        digest.update(stable_json([[other, sorted(self.names.get(other, {}).items())] for other in shown]))
         return digest.hexdigest()
 
     def quick_inputs(self, note: Note) -> str | None:
