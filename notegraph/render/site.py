@@ -454,7 +454,7 @@ class _Site:
         vis = vis_dir()
         copies = [(STATIC / name, name) for name in STATIC_FILES]
         copies += [(vis / name, name) for name in ("vis-network.min.js", "vis-network.css")]
-        if any(_MERMAID_FENCE.search(note.body) for note in self.notes.values()):
+        if any("mermaid" in note.body and _MERMAID_FENCE.search(note.body) for note in self.notes.values()):
             copies += [(STATIC / name, name) for name in MERMAID_FILES]
         if any("$" in note.body for note in self.notes.values()):
             copies.append((STATIC / MATH_FONT, MATH_FONT))
