@@ -282,6 +282,9 @@ def test_transclusions_inline_notes_sections_and_blocks_and_stop_at_cycles(faith
     # ids of the embedded text never repeat the page's
     ids = [t["id"] for t in soup.find_all(id=True)]
     assert len(ids) == len(set(ids))
+    # an embed on a line of its own inside a paragraph (here a list item's) cuts it there
+    item = next(li for li in soup.select("li") if "whose next line embeds" in li.get_text())
+    assert item.select_one("aside.transclusion .transclusion__body").get_text(strip=True) == "The key claim of this note."  # type: ignore[union-attr]
     cycle = body(page(out, "cycle-a"))
     assert "Cycle B text." in cycle.get_text() and cycle.select_one(".transclusion__notice") is not None
     # the embedded text belongs to the page, not to the note's own text for ranking

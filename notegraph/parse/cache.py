@@ -17,7 +17,18 @@ import orjson
 
 from notegraph.model import Diagnostic, Note, RawLink
 
-PARSER_VERSION = "3"  # bump when parsing changes what a Note holds
+PARSER_VERSION = "4"  # the cache's own layout; the parser's code is keyed by parser_code()
+
+
+def parser_code() -> str:
+    """What a Note is made by: the parse package's code, the model it fills and the parsing libraries,
+    so that a new notegraph never serves notes its old parser made (a hand-bumped number was forgotten
+    once: titles from a heading outlived the change that made them file names)."""
+    from notegraph.version import PACKAGE, code_version
+
+    libraries = ("markdown-it-py", "mdit-py-plugins", "pyyaml")
+    model = hashlib.sha256((PACKAGE / "model.py").read_bytes()).hexdigest()[:16]
+    return f"{code_version(PACKAGE / 'parse', libraries)}.{model}"
 
 
 Stamp = tuple[int, int, str, str]  # size, mtime_ns, content hash, parse key
@@ -48,7 +59,7 @@ class ParseMemory:
 class ParseCache:
     def __init__(self, path: Path, settings_key: str, memory: ParseMemory | None = None) -> None:
         self.path = path
-        self.key = f"{PARSER_VERSION}:{settings_key}"
+        self.key = f"{PARSER_VERSION}:{parser_code()}:{settings_key}"
         self.memory = memory
         self.rows: dict[str, tuple[int, int, str, str]] = {}
         self.dirty: dict[str, tuple[int, int, str, str]] = {}

@@ -146,6 +146,8 @@ def split_wikilink(inner: str, dendron: bool = False) -> tuple[str, str | None, 
             block = anchor[1:]
         else:
             heading = anchor
+            if dendron:  # Dendron's heading ranges `#summary,1:#*` and `#start:#end` start at their heading
+                heading = re.split(r",\d*(?::|$)|:#", heading, maxsplit=1)[0]
     return inner.strip(), heading, block, shown
 
 

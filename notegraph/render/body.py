@@ -569,27 +569,56 @@ def _is_note_embed(child: Token) -> bool:
     return child.type == "wikilink" and child.meta["embed"] and not is_attachment(child.meta["target"])
 
 
+def _blank(child: Token) -> bool:
+    return child.type in ("softbreak", "hardbreak") or (child.type == "text" and not child.content.strip())
+
+
 def _transclusions(tokens: list[Token]) -> None:
-    """A paragraph made only of note embeds (``![[Note]]`` on a line of its own) becomes one
-    ``transclusion`` block each: a note's text cannot stand inside a paragraph. An embed among other
-    words stays a link to the note."""
+    """A note embed on a line of its own (``![[Note]]``) becomes a ``transclusion`` block: a note's text
+    cannot stand inside a paragraph, so the paragraph around it is cut in two there. An embed among other
+    words on its line stays a link to the note."""
     i = 0
     while i < len(tokens):
         token = tokens[i]
-        if token.type == "paragraph_open" and i + 2 < len(tokens) and tokens[i + 1].type == "inline":
-            children = tokens[i + 1].children or []
-            embeds = [c for c in children if _is_note_embed(c)]
-            rest = [c for c in children if not _is_note_embed(c) and not (c.type in ("softbreak", "hardbreak") or (c.type == "text" and not c.content.strip()))]
-            if embeds and not rest:
-                blocks = []
-                for child in embeds:
-                    block = Token("transclusion", "", 0, map=token.map, level=token.level, block=True, content=child.content)
-                    block.meta = child.meta
-                    blocks.append(block)
-                tokens[i : i + 3] = blocks
-                i += len(blocks)
+        if token.type != "paragraph_open" or i + 2 >= len(tokens) or tokens[i + 1].type != "inline":
+            i += 1
+            continue
+        children = tokens[i + 1].children or []
+        pieces: list[list[Token] | Token] = [[]]  # runs of inline children, and embeds between them
+        line_start = 0  # index in children where the current line starts
+        for j, child in enumerate(children):
+            if child.type in ("softbreak", "hardbreak"):
+                line_start = j + 1
+            if _is_note_embed(child) and all(_blank(c) for c in children[line_start:j]):
+                end = next((k for k in range(j + 1, len(children)) if children[k].type in ("softbreak", "hardbreak")), len(children))
+                if all(_blank(c) for c in children[j + 1 : end]):
+                    pieces.append(child)
+                    pieces.append([])
+                    continue
+            current = pieces[-1]
+            assert isinstance(current, list)
+            current.append(child)
+        if len(pieces) == 1:
+            i += 1
+            continue
+        blocks: list[Token] = []
+        for piece in pieces:
+            if isinstance(piece, Token):
+                block = Token("transclusion", "", 0, map=token.map, level=token.level, block=True, content=piece.content)
+                block.meta = piece.meta
+                blocks.append(block)
                 continue
-        i += 1
+            while piece and _blank(piece[-1]):
+                piece.pop()
+            while piece and _blank(piece[0]):
+                piece.pop(0)
+            if piece:
+                inline = Token("inline", "", 0, map=token.map, level=tokens[i + 1].level, children=piece)
+                closing = Token("paragraph_close", "p", -1, level=token.level, block=True, hidden=token.hidden)
+                opening = Token("paragraph_open", "p", 1, map=token.map, level=token.level, block=True, hidden=token.hidden)
+                blocks.extend([opening, inline, closing])
+        tokens[i : i + 3] = blocks
+        i += len(blocks)
 
 
 def _shift_headings(tokens: Sequence[Token], base: int) -> None:
