@@ -14,6 +14,7 @@ import click
 from notegraph import __version__
 from notegraph.config import BACKEND_NAMES
 from notegraph.errors import NotegraphError
+from notegraph.model import summarised
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,8 +63,8 @@ def check(notes_dir: Path, as_json: bool, strict: bool) -> None:
         }
         click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
-        for diagnostic in report.collection.diagnostics:
-            click.echo(diagnostic.format(), err=False)
+        for line in summarised(report.collection.diagnostics):
+            click.echo(line, err=False)
         counts = report.counts()
         click.echo(
             f"{counts['notes']} notes, {counts['links']} links: {counts['resolved']} resolved, "
@@ -87,8 +88,8 @@ def import_cmd(files: tuple[Path, ...], into: Path, force: bool) -> None:
 
     settings = load_settings(into) if into.is_dir() else Settings(notes_dir=into)
     report = import_files(list(files), into, force=force, settings=settings)
-    for diagnostic in report.diagnostics:
-        click.echo(diagnostic.format(), err=True)
+    for line in summarised(report.diagnostics):
+        click.echo(line, err=True)
     for path in report.written:
         click.echo(f"wrote {path}")
     click.echo(f"{len(report.written)} note(s) written, {len(report.skipped)} skipped", err=True)
@@ -99,8 +100,8 @@ def import_cmd(files: tuple[Path, ...], into: Path, force: bool) -> None:
 def _print_diagnostics(diagnostics: Any, quiet: bool) -> None:
     if quiet:
         return
-    for diagnostic in diagnostics:
-        click.echo(diagnostic.format(), err=True)
+    for line in summarised(diagnostics):
+        click.echo(line, err=True)
 
 
 @main.command()
@@ -114,18 +115,31 @@ def _print_diagnostics(diagnostics: Any, quiet: bool) -> None:
     default=None,
     help="Inference backend for the model (default torch; openvino needs scripts/install.sh --openvino).",
 )
+@click.option(
+    "--cache",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Embedding cache file (default <notes>/.notegraph/cache.sqlite); notegraph.toml may only point inside <notes>/.notegraph/.",
+)
 @click.option("--strict", is_flag=True, default=None, help="Any warning fails the build (exit 1); the previous site stays.")
 @click.option("--quiet", "-q", is_flag=True, default=None, help="No progress bar, no diagnostics.")
 @friendly
 def build(
-    notes_dir: Path, out: Path | None, model: str | None, device: str | None, backend: str | None, strict: bool | None, quiet: bool | None
+    notes_dir: Path,
+    out: Path | None,
+    model: str | None,
+    device: str | None,
+    backend: str | None,
+    cache: Path | None,
+    strict: bool | None,
+    quiet: bool | None,
 ) -> None:
     """Build the static site from NOTES_DIR (default: notes)."""
     from notegraph.config import load_settings
     from notegraph.errors import NotesHaveProblems
     from notegraph.pipeline import build as run_build
 
-    settings = load_settings(notes_dir, out=out, model=model, device=device, backend=backend, strict=strict or None, quiet=quiet or None)
+    settings = load_settings(notes_dir, out=out, model=model, device=device, backend=backend, cache=cache, strict=strict or None, quiet=quiet or None)
     try:
         report = run_build(settings, process_ends=_process_ends)
     except NotesHaveProblems as exc:  # --strict: the error counts them, each is named here

@@ -51,6 +51,7 @@ class Settings:
 
 _FILE_KEYS = {f.name for f in fields(Settings)} - {"notes_dir", "strict", "quiet"}
 _PATH_KEYS = {"out", "cache"}
+_STATE_KEYS = {"cache"}  # files the build rewrites: from notegraph.toml, only inside <notes>/.notegraph/
 _TUPLE_KEYS = {"topics", "exclude"}
 
 
@@ -80,7 +81,8 @@ def load_settings(notes_dir: Path, **overrides: Any) -> Settings:
         for key, value in raw.items():
             if key not in _FILE_KEYS:
                 raise ConfigError(f"{config_file}: unknown setting '{key}' (known: {', '.join(sorted(_FILE_KEYS))})")
-            values[key] = _coerce(config_file, key, value, base=notes_dir)
+            if overrides.get(key) is None:  # a flag given on the command line replaces the file's value unread
+                values[key] = _coerce(config_file, key, value, base=notes_dir)
     for key, value in overrides.items():
         if value is not None:
             values[key] = value
@@ -94,13 +96,29 @@ def load_settings(notes_dir: Path, **overrides: Any) -> Settings:
     return settings
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    """``path`` is ``folder`` or below it once both are resolved (``..`` and symlinks followed)."""
+    try:
+        resolved, top = path.resolve(), folder.resolve()
+    except (OSError, RuntimeError):
+        return False
+    return resolved == top or top in resolved.parents
+
+
 def _coerce(config_file: Path, key: str, value: Any, base: Path) -> Any:
     default = getattr(Settings(), key)
     if key in _PATH_KEYS:
         if not isinstance(value, str):
             raise ConfigError(f"{config_file}: '{key}' must be a path string")
         path = Path(value)
-        return path if path.is_absolute() else base / path
+        path = path if path.is_absolute() else base / path
+        if key in _STATE_KEYS and not _inside(path, base / ".notegraph"):
+            # a notes folder may come from someone else: what it says never writes outside its own state
+            raise ConfigError(
+                f'{config_file}: {key} = "{value}" points outside {base / ".notegraph"}; '
+                f"a notes folder's settings may only write there (use --{key} on the command line)"
+            )
+        return path
     if key in _TUPLE_KEYS:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{config_file}: '{key}' must be a list of strings")

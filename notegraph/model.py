@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -10,6 +12,14 @@ KINDS: tuple[str, ...] = ("synthesis", "concept", "paper", "inquiry")
 Severity = Literal["error", "warning"]
 LinkStatus = Literal["ok", "dangling", "ambiguous", "outside"]
 EdgeKind = Literal["link", "similar", "source"]
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (and Unicode line separators) written as escapes."""
+    return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text) if _CONTROL.search(text) else text
 
 
 @dataclass(frozen=True, order=True)
@@ -23,7 +33,9 @@ class Diagnostic:
     message: str
 
     def format(self) -> str:
-        return f"{self.path}:{self.line}: {self.severity}: {self.message} [{self.code}]"
+        """One line, whatever the file is called: control characters in a name or message are shown
+        escaped, so a newline in a file name cannot print a forged second diagnostic."""
+        return f"{printable(self.path)}:{self.line}: {self.severity}: {printable(self.message)} [{self.code}]"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -33,6 +45,24 @@ class Diagnostic:
             "code": self.code,
             "message": self.message,
         }
+
+
+def summarised(diagnostics: Iterable[Diagnostic], keep: int = 5) -> list[str]:
+    """Diagnostics as lines, a file's repeats of one problem summarised after ``keep`` of them: a note
+    with 20,000 dangling links is five lines and a count, not 20,000 (``check --json`` keeps them all)."""
+    items = list(diagnostics)
+    totals = Counter((d.path, d.code) for d in items)
+    seen: Counter[tuple[str, str]] = Counter()
+    lines = []
+    for diagnostic in items:
+        group = (diagnostic.path, diagnostic.code)
+        seen[group] += 1
+        if seen[group] <= keep:
+            lines.append(diagnostic.format())
+        if seen[group] == keep and totals[group] > keep:
+            more = totals[group] - keep
+            lines.append(f"{printable(diagnostic.path)}: ... and {more} more [{diagnostic.code}] in this file (check --json lists them all)")
+    return lines
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 from notegraph.config import Settings
 from notegraph.errors import NotegraphError, NotesHaveErrors, NotesHaveProblems
-from notegraph.model import Diagnostic
+from notegraph.model import Diagnostic, summarised
 
 Echo = Callable[[str, bool], None]  # (message, to stderr)
 Factory = Callable[[], Any]
@@ -280,9 +280,8 @@ class LiveSite:
         except NotegraphError as exc:
             self._report_failure(exc)
             return False
-        for diagnostic in report.diagnostics:
-            if diagnostic not in self._shown:
-                self.echo(diagnostic.format(), True)
+        for line in summarised(d for d in report.diagnostics if d not in self._shown):
+            self.echo(line, True)
         self._shown = set(report.diagnostics)
         for warning in report.warnings:
             self.echo(f"warning: {warning}", True)
@@ -298,15 +297,15 @@ class LiveSite:
     def _keep_last_good(self, errors: tuple[Diagnostic, ...]) -> None:
         """Say why the site was not rebuilt. `notegraph build` goes on around a bad note; a live site
         keeps its last good version instead, so a note saved mid-edit never replaces its good page."""
-        for diagnostic in errors:
-            self.echo(diagnostic.format(), True)
+        for line in summarised(errors):
+            self.echo(line, True)
         self._shown = set()  # show every diagnostic again after the next good build
         self.echo(f"not rebuilt: {len(errors)} error(s) in the notes; still serving the last good site", True)
 
     def _report_failure(self, exc: NotegraphError) -> None:
         """Show why: with --strict the error says only how many problems there are, so list them."""
-        for diagnostic in exc.diagnostics if isinstance(exc, NotesHaveProblems) else ():
-            self.echo(diagnostic.format(), True)
+        for line in summarised(exc.diagnostics if isinstance(exc, NotesHaveProblems) else ()):
+            self.echo(line, True)
         self._shown = set()
         kept = "; still serving the last good site" if (self.out / "index.html").exists() else ""
         self.echo(f"build failed: {exc}{kept}", True)

@@ -39,7 +39,8 @@ def iter_note_files(
     skip_resolved = tuple(p.resolve() for p in skip)
     seen_dirs: set[tuple[int, int]] = set()
 
-    def walk(directory: Path, rel: str) -> Iterator[SourceFile | Diagnostic]:
+    def walk(directory: Path, rel: str) -> Iterator[SourceFile | Diagnostic | tuple[Path, str]]:
+        """One folder's notes and problems, and its subfolders as (path, relpath) to walk in turn."""
         try:
             stat = directory.stat()
             if (stat.st_dev, stat.st_ino) in seen_dirs:
@@ -71,7 +72,7 @@ def iter_note_files(
                 path = Path(entry.path)
                 if any(path.resolve() == s or s in path.resolve().parents for s in skip_resolved):
                     continue
-                yield from walk(path, relpath)
+                yield (path, relpath)
             elif is_file and entry.name.lower().endswith(NOTE_SUFFIXES) and not entry.name.startswith("."):
                 try:
                     stat = entry.stat()
@@ -86,7 +87,17 @@ def iter_note_files(
                     continue  # an attachment that cannot be read is reported where a note embeds it
                 attachments.append(SourceFile(relpath, entry.path, stat.st_size, stat.st_mtime_ns))
 
-    yield from walk(root, "")
+    # an explicit stack, not recursion: a thousand nested folders are a thousand generators, not a
+    # RecursionError (the order is the same: depth first, names sorted)
+    stack = [walk(root, "")]
+    while stack:
+        item = next(stack[-1], None)
+        if item is None:
+            stack.pop()
+        elif isinstance(item, tuple):
+            stack.append(walk(*item))
+        else:
+            yield item
 
 
 def detect_dialect(root: Path, sample: int = 40) -> str:
@@ -100,7 +111,8 @@ def detect_dialect(root: Path, sample: int = 40) -> str:
         if isinstance(item, Diagnostic):
             continue
         try:
-            head = item.path.read_bytes()[:600].decode("utf-8", "replace")
+            with open(item.file, "rb") as f:  # 600 bytes, whatever the file's size (it may be gigabytes)
+                head = f.read(600).decode("utf-8", "replace")
         except OSError:
             continue
         total += 1

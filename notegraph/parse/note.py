@@ -75,6 +75,10 @@ def decode(data: bytes, diag: _Diag) -> str | None:
             diag.warn(line, "encoding", f"file is not valid UTF-8 (byte 0x{data[exc.start]:02x}); read with replacement")
             text = data.decode("utf-8-sig", errors="replace")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        diag.warn(line, "nul-byte", f"file holds {text.count(chr(0))} NUL byte(s), the first on this line; read as U+FFFD")
+        text = text.replace("\x00", "\ufffd")
     return text.lstrip("\ufeff")
 
 
@@ -94,7 +98,35 @@ def split_front_matter(text: str, diag: _Diag) -> tuple[dict[str, Any], str, int
 
 # libyaml's parser with PyYAML's safe constructors when PyYAML was built with it (its wheels are): the
 # same data, 8x faster than the pure-Python SafeLoader, which was most of parsing a note
-_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+def _lenient(base: Any) -> Any:
+    """``base`` with PyYAML's timestamp and integer constructors made lenient: a date that is no date
+    (``2026-02-30``, ``0000-01-01``, ``25:61:61``) or an integer longer than Python reads (4,300 digits)
+    stays the text written, for the field's own check to report, instead of a ValueError from deep
+    inside the loader."""
+
+    class Loader(base):
+        pass
+
+    def timestamp(loader: Any, node: Any) -> Any:
+        try:
+            return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+        except (ValueError, OverflowError):
+            return loader.construct_scalar(node)
+
+    def integer(loader: Any, node: Any) -> Any:
+        try:
+            return yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
+        except ValueError:
+            return loader.construct_scalar(node)
+
+    Loader.add_constructor("tag:yaml.org,2002:timestamp", timestamp)
+    Loader.add_constructor("tag:yaml.org,2002:int", integer)
+    return Loader
+
+
+_FAST_LOADER: Any = _lenient(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+_PY_LOADER: Any = _lenient(yaml.SafeLoader)
+MAX_FRONT_MATTER_VALUES = 100_000  # values front matter may expand to through YAML aliases
 
 
 def _parse_yaml(source: str) -> Any:
@@ -107,9 +139,34 @@ def _parse_yaml(source: str) -> Any:
     try:
         return yaml.load(source, Loader=_FAST_LOADER)
     except yaml.YAMLError:
-        if _FAST_LOADER is yaml.SafeLoader:
+        if not hasattr(yaml, "CSafeLoader"):
             raise
-        return _join_surrogates(yaml.safe_load(source))
+        data = yaml.load(source, Loader=_PY_LOADER)
+        return data if _expanded_size(data) > MAX_FRONT_MATTER_VALUES else _join_surrogates(data)
+
+
+def _expanded_size(value: Any) -> int:
+    """How many values ``value`` holds once its YAML aliases are written out (a 1 KB "billion laughs"
+    holds billions), counted over the shared structure, each object once: linear in what was parsed."""
+    sizes: dict[int, int] = {}
+    keep: list[Any] = []  # ids stay unique while the objects live
+
+    def size(item: Any) -> int:
+        key = id(item)
+        if key in sizes:
+            return sizes[key]
+        sizes[key] = MAX_FRONT_MATTER_VALUES + 1  # a value that holds itself never ends
+        keep.append(item)
+        if isinstance(item, dict):
+            total = 1 + sum(size(k) + size(v) for k, v in item.items())
+        elif isinstance(item, list):
+            total = 1 + sum(size(v) for v in item)
+        else:
+            total = 1
+        sizes[key] = min(total, 10 * MAX_FRONT_MATTER_VALUES)
+        return sizes[key]
+
+    return size(value)
 
 
 def _join_surrogates(value: Any, depth: int = 0) -> Any:
@@ -139,6 +196,16 @@ def _load_yaml(source: str, diag: _Diag) -> dict[str, Any]:
         return {}
     except RecursionError:
         diag.error(1, "front-matter", "front matter is nested too deeply; ignored")
+        return {}
+    except (ValueError, TypeError, OverflowError) as exc:  # a value PyYAML's constructors refuse
+        diag.error(1, "front-matter", f"invalid value in front matter: {str(exc).splitlines()[0][:200]}; front matter ignored")
+        return {}
+    try:
+        too_big = _expanded_size(data) > MAX_FRONT_MATTER_VALUES
+    except RecursionError:
+        too_big = True
+    if too_big:
+        diag.error(1, "front-matter", f"front matter expands to more than {MAX_FRONT_MATTER_VALUES:,} values through YAML aliases; ignored")
         return {}
     if data is None:
         return {}
@@ -183,10 +250,21 @@ def _string_list(meta: Mapping[str, Any], key: str, fm_lines: list[str], diag: _
     out = []
     for item in value:
         if isinstance(item, str | int | float) and not isinstance(item, bool) and str(item).strip():
-            out.append(str(item).strip())
+            out.append(_shown(str(item), key, fm_lines, diag).strip())
         elif item is not None:
             diag.warn(_field_line(fm_lines, key), "front-matter-type", f"'{key}' item {item!r} is not a string; ignored")
     return tuple(dict.fromkeys(out))
+
+
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _shown(value: str, key: str, fm_lines: list[str], diag: _Diag) -> str:
+    """A front matter text a page shows, without control characters (a YAML "\\0" is a real NUL)."""
+    if not _CONTROL_RE.search(value):
+        return value
+    diag.warn(_field_line(fm_lines, key), "control-character", f"'{key}' holds control characters; shown as U+FFFD")
+    return _CONTROL_RE.sub("\ufffd", value)
 
 
 def _string(meta: Mapping[str, Any], key: str, fm_lines: list[str], diag: _Diag) -> str | None:
@@ -194,7 +272,7 @@ def _string(meta: Mapping[str, Any], key: str, fm_lines: list[str], diag: _Diag)
     if value is None:
         return None
     if isinstance(value, str | int | float) and not isinstance(value, bool):
-        return str(value).strip() or None
+        return _shown(str(value), key, fm_lines, diag).strip() or None
     diag.warn(_field_line(fm_lines, key), "front-matter-type", f"'{key}' should be text, not {type(value).__name__}; ignored")
     return None
 
