@@ -120,10 +120,41 @@ def display_url(host: str, port: int) -> str:
 # -- the HTTP side -----------------------------------------------------------------------------------------
 
 
+MAX_CONNECTIONS = 32  # connections served at once; more wait a moment, then are closed
+IDLE_TIMEOUT_S = 30  # a connection that sends nothing for this long is closed
+LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     live: LiveSite
+    max_connections = MAX_CONNECTIONS
+
+    @property
+    def _slots(self) -> threading.BoundedSemaphore:
+        slots = self.__dict__.get("_slot_semaphore")
+        if slots is None:
+            slots = self.__dict__["_slot_semaphore"] = threading.BoundedSemaphore(self.max_connections)
+        return slots
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """A thread per connection, at most ``max_connections`` of them: a flood of open sockets cannot
+        take every thread the machine has."""
+        if not self._slots.acquire(timeout=5):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class _Server6(_Server):
@@ -131,8 +162,22 @@ class _Server6(_Server):
 
 
 class _Handler(BaseHTTPRequestHandler):
+    timeout = IDLE_TIMEOUT_S
+
     def version_string(self) -> str:
         return "notegraph"
+
+    def _own_name(self) -> bool:
+        """Whether the request names this server: localhost, 127.0.0.1, [::1] or the --host given. Any
+        other Host is refused, so that a page on a rebinding domain (evil.example resolving to
+        127.0.0.1) cannot read the notes from a visitor's browser."""
+        host = (self.headers.get("Host") or "").strip().lower()
+        if host.startswith("["):
+            name = host[: host.find("]") + 1] if "]" in host else host
+        else:
+            name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        bound = cast(_Server, self.server).live.host.lower()
+        return bool(name) and (name in LOCAL_NAMES or name in (bound, f"[{bound}]"))
 
     def do_GET(self) -> None:
         self._respond(head=False)
@@ -144,6 +189,9 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # one line per request would drown the build messages
 
     def _respond(self, head: bool) -> None:
+        if not self._own_name():
+            self._send(421, CONTENT_TYPES[".txt"], b"421 this server answers only to its own name (localhost)\n", head)
+            return
         live = cast(_Server, self.server).live
         path = urlsplit(self.path).path
         version = str(live.version)

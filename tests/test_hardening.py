@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from notegraph.cli import main
+from notegraph.config import load_settings
 from notegraph.parse.note import parse_note
 
 FAKE = 'model = "fake/hash-64"\n'
@@ -122,8 +123,14 @@ def test_a_thousand_nested_folders_are_walked(tmp_path: Path):
         os.mkdir(deep)
     Path(deep, "deep.md").write_text("Deep, linking [[top]].\n")
     (notes / "top.md").write_text("Top.\n")
-    code, output = run("check", str(notes))
-    assert code == 0 and "2 notes, 1 links: 1 resolved" in output, output[-500:]
+    try:
+        code, output = run("check", str(notes))
+        assert code == 0 and "2 notes, 1 links: 1 resolved" in output, output[-500:]
+    finally:  # bottom up, one folder at a time: shutil.rmtree (and pytest's clean-up) recurse too deeply
+        os.remove(os.path.join(deep, "deep.md"))
+        while deep != str(notes):
+            os.rmdir(deep)
+            deep = os.path.dirname(deep)
 
 
 def test_a_huge_sparse_file_is_never_read(tmp_path: Path):
@@ -198,3 +205,70 @@ def test_any_front_matter_parses_to_a_note_or_a_diagnostic_never_an_exception(te
     assert all(d.path == "fm.md" and 1 <= d.line <= text.count("\n") + 1 for d in diags)
     json.dumps(dict(note.meta))  # what export writes
     assert "\x00" not in note.title and all("\x00" not in a for a in note.aliases)
+
+
+# -- serve ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from conftest import FakeFactory
+
+    from notegraph.serve import LiveSite, _Handler, _Server
+
+    monkeypatch.setattr(_Handler, "timeout", 1)
+    monkeypatch.setattr(_Server, "max_connections", 4)
+    notes = tmp_path / "n"
+    write(notes, "a.md", "A note about grounding.\n")
+    settings = load_settings(notes, out=tmp_path / "site", quiet=True)
+    site = LiveSite(settings, port=0, factory=FakeFactory(), echo=lambda message, err: None)
+    site.start()
+    try:
+        yield site
+    finally:
+        site.stop()
+
+
+def _get(port: int, host: str | None) -> int:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.putrequest("GET", "/index.html", skip_host=True)
+        if host is not None:
+            conn.putheader("Host", host)
+        conn.endheaders()
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_serve_answers_only_its_own_names(served):
+    port = served.port
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", "localhost"):
+        assert _get(port, host) == 200, host
+    for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.evil.example:{port}", "", None):
+        assert _get(port, host) == 421, host
+
+
+def test_serve_closes_idle_connections_and_bounds_its_threads(served):
+    import socket
+    import threading
+
+    port = served.port
+    before = threading.active_count()
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(10)]  # more than the 4 allowed
+    try:
+        time.sleep(0.5)
+        assert threading.active_count() - before <= 4 + 1  # the accept loop may hold one waiting
+        # the idle ones are closed after the timeout (1 s here), and the server answers again
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _get(port, f"localhost:{port}") != 200:
+            time.sleep(0.2)
+        assert _get(port, f"localhost:{port}") == 200
+        for sock in idle[:4]:
+            sock.settimeout(5)
+            assert sock.recv(1) == b""  # closed by the server
+    finally:
+        for sock in idle:
+            sock.close()
