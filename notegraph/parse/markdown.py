@@ -151,6 +151,112 @@ def split_wikilink(inner: str, dendron: bool = False) -> tuple[str, str | None, 
     return inner.strip(), heading, block, shown
 
 
+MANY_BRACKETS = 64  # brackets in one paragraph past which the guard reads them all once
+
+
+def _count(state: StateInline, mark: str) -> int:
+    """How many times ``mark`` stands in the inline source, counted once per source."""
+    cache: dict[str, int] | None = getattr(state, "_ng_count", None)
+    if cache is None:
+        cache = state._ng_count = {}  # type: ignore[attr-defined]
+    found = cache.get(mark)
+    if found is None:
+        found = cache[mark] = state.src.count(mark)
+    return found
+
+
+def _last(state: StateInline, mark: str) -> int:
+    """Where ``mark`` last stands in the inline source, found once per source (the state lives as long
+    as its source is parsed)."""
+    cache: dict[str, int] | None = getattr(state, "_ng_last", None)
+    if cache is None:
+        cache = {}
+        state._ng_last = cache  # type: ignore[attr-defined]
+    found = cache.get(mark)
+    if found is None:
+        found = cache[mark] = state.src.rfind(mark)
+    return found
+
+
+class _Brackets:
+    """One inline source's brackets, read once: each ``[``'s matching ``]`` counted by characters, where
+    the next ``]]``, ``[[`` and line break stand, and how many characters that can start another token
+    (code, autolink, HTML, math, escapes) come before each position."""
+
+    def __init__(self, src: str) -> None:
+        n = len(src)
+        self.match = [-1] * n
+        stack: list[int] = []
+        for i, char in enumerate(src):
+            if char == "[":
+                stack.append(i)
+            elif char == "]" and stack:
+                self.match[stack.pop()] = i
+        self.next_close = [n] * (n + 2)  # first "]]" at or after i
+        self.next_open = [n] * (n + 2)  # first "[[" at or after i
+        self.next_break = [n] * (n + 2)
+        for i in range(n - 1, -1, -1):
+            self.next_close[i] = i if src.startswith("]]", i) else self.next_close[i + 1]
+            self.next_open[i] = i if src.startswith("[[", i) else self.next_open[i + 1]
+            self.next_break[i] = i if src[i] == "\n" else self.next_break[i + 1]
+        self.special = [0] * (n + 1)
+        for i, char in enumerate(src):
+            self.special[i + 1] = self.special[i] + (char in "`<$\\")
+
+    def wikilink_at(self, i: int) -> bool:
+        """Whether ``[[`` at ``i`` may close as a wikilink (the rule's own test, without searching)."""
+        start = i + 2
+        close = self.next_close[start]
+        return close < len(self.match) and self.next_open[start] >= close and self.next_break[start] >= close
+
+
+def _bracket_guard(state: StateInline, silent: bool) -> bool:
+    """Brackets that cannot open a link, image or wikilink are text, taken in runs. Without this, every
+    ``[`` made markdown-it's link rule scan to its closing bracket or to the end of the paragraph: 100 KB
+    of ``[[`` took half a minute, and nested brackets grew with the square of their number.
+
+    A ``[`` opens nothing when no ``]`` follows it at all; or, in a paragraph with no reference
+    definitions to name, when its closing bracket is not followed by ``(`` and nothing between them
+    (code, autolinks, HTML, math, escapes) could hide a bracket; a ``[[`` that may close as a wikilink
+    and a footnote reference ``[^1]`` are left to their rules. Paragraphs with few brackets are left
+    to markdown-it whole."""
+    src, pos = state.src, state.pos
+    char = src[pos]
+    if char == "!":
+        if not src.startswith("![", pos):
+            return False
+    elif char != "[":
+        return False
+    if _last(state, "]") < pos:
+        # nothing closes any bracket from here on: take them, with the plain text between, as one run
+        # (one append to the pending text, which markdown-it copies whole on every append)
+        end = _UNOPENED_RUN.match(src, pos).end()  # type: ignore[union-attr]
+    else:
+        if state.env.get("references") or _count(state, "[") < MANY_BRACKETS:
+            return False  # a paragraph with a few links: markdown-it's own scans cost nothing
+        brackets: _Brackets | None = getattr(state, "_ng_brackets", None)
+        if brackets is None:
+            brackets = state._ng_brackets = _Brackets(src)  # type: ignore[attr-defined]
+        end = pos + (char == "!")
+        while end < len(src) and src[end] == "[":
+            close = brackets.match[end]
+            if close < 0 or brackets.special[close] != brackets.special[end]:
+                break  # unmatched by characters, or a token between may hide a bracket: let the rules decide
+            if src.startswith("(", close + 1) or src.startswith("[^", end) or (src.startswith("[[", end) and brackets.wikilink_at(end)):
+                break  # an inline link, a footnote reference, a wikilink: for their own rules
+            end += 1
+        if end == pos + (char == "!"):
+            return False
+    if not silent:
+        state.pending += src[pos:end]
+    state.pos = end
+    return True
+
+
+# characters markdown-it's text rule stops at, but for `[` and `!`: what the guard may take in one run
+_UNOPENED_RUN = re.compile(r"[^\n#$%&*+\-:<=>@\\\]^_`{}~]+")
+
+
 def _wikilink_rule(state: StateInline, silent: bool, dendron: bool = False) -> bool:
     src = state.src
     pos = state.pos
@@ -158,6 +264,8 @@ def _wikilink_rule(state: StateInline, silent: bool, dendron: bool = False) -> b
     if not embed and not src.startswith("[[", pos):
         return False
     start = pos + (3 if embed else 2)
+    if _last(state, "]]") < start:
+        return False  # nothing closes it (found once, not searched again for each opener)
     end = src.find("]]", start)
     if end < 0:
         return False
@@ -282,5 +390,6 @@ def make_markdown(allow_html: bool = False, dialect: str = "obsidian") -> Markdo
     md.core.ruler.before("inline", "callouts", _callouts)
     dendron = dialect == "dendron"
     md.inline.ruler.before("link", "wikilink", lambda state, silent: _wikilink_rule(state, silent, dendron))
+    md.inline.ruler.before("wikilink", "bracket_guard", _bracket_guard)
     md.inline.ruler.before("autolink", "angle_link", _angle_link_rule)
     return md
