@@ -14,7 +14,7 @@ import click
 from notegraph import __version__
 from notegraph.config import BACKEND_NAMES
 from notegraph.errors import NotegraphError
-from notegraph.model import summarised
+from notegraph.model import printable, summarised
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,6 +34,11 @@ def friendly(func: F) -> F:
             if click.get_current_context().find_root().params.get("debug"):
                 raise
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:  # a write that failed anywhere (disk full, read-only, a folder in the way)
+            if click.get_current_context().find_root().params.get("debug"):
+                raise
+            where = f"{printable(str(exc.filename))}: " if exc.filename else ""
+            raise click.ClickException(f"{where}{exc.strerror or exc}") from None
 
     return wrapper  # type: ignore[return-value]
 

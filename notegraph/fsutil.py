@@ -59,6 +59,43 @@ def save_npz(path: Path, arrays: dict[str, Any]) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def repair_state(state_dir: Path) -> list[str]:
+    """Everything under ``<notes>/.notegraph/`` is notegraph's cache, made of regular files: whatever is
+    there instead (a folder, a link, a pipe where a state file should be, a file it may not read or
+    write, or a file in the folder's own place) is removed, with one warning each, and the build makes what it needs again. A link is never
+    followed, so nothing outside the notes folder is touched."""
+    from notegraph.model import printable
+
+    repaired: list[str] = []
+
+    def remove(path: Path) -> None:
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            repaired.append(f"{printable(str(path))} was not a file notegraph writes; removed (everything under .notegraph/ is a cache)")
+        except OSError as exc:
+            repaired.append(f"{printable(str(path))} is not a file notegraph writes and cannot be removed: {exc.strerror or exc}")
+
+    if state_dir.is_symlink() or (state_dir.exists() and not state_dir.is_dir()):
+        remove(state_dir)
+        return repaired
+    try:
+        entries = list(os.scandir(state_dir))
+    except OSError:
+        return repaired  # missing (made by the build) or unreadable (the lock says so)
+    for entry in entries:
+        try:
+            regular = entry.is_file(follow_symlinks=False)
+        except OSError:
+            regular = False
+        # a file the build can neither read nor rewrite (mode 000) would fail every build after
+        if not regular or not os.access(entry.path, os.R_OK | os.W_OK):
+            remove(Path(entry.path))
+    return repaired
+
+
 @contextlib.contextmanager
 def build_lock(state_dir: Path, wait: bool = False) -> Iterator[None]:
     """One build per collection at a time; a second one is refused with a clear message (or waits)."""

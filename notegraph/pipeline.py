@@ -412,13 +412,22 @@ def build(
     model, notegraph's code) and the published site is untouched, nothing is embedded, ranked or
     written: that is checked from the build fingerprint and file stamps in .notegraph/last-build.json.
     ``timer(stage)`` wraps each stage (the benchmark measures the real build through it)."""
-    from notegraph.fsutil import build_lock, check_out_dir, clean_stale, discard, staging_dir, swap_in
+    from notegraph.fsutil import (
+        build_lock,
+        check_out_dir,
+        clean_stale,
+        discard,
+        repair_state,
+        staging_dir,
+        swap_in,
+    )
     from notegraph.graph import build_graph
     from notegraph.parallel import one_blas_thread
     from notegraph.render import render_site
 
     out = settings.out
     check_out_dir(out, settings.notes_dir)
+    repaired = repair_state(settings.state_dir)
     with build_lock(settings.state_dir):
         clean_stale(out)
         for name in RETIRED_STATE:
@@ -439,7 +448,7 @@ def build(
         if pages is not None:
             if process_ends:
                 _LEFT_FOR_EXIT.append((notes, collection, parse_cache))
-            return BuildReport(out, len(collection.notes), 0, pages, 0, collection.diagnostics, ())
+            return BuildReport(out, len(collection.notes), 0, pages, 0, collection.diagnostics, tuple(repaired))
         # the graph and render stages fork workers that take every core: BLAS then stays on one thread
         # (see parallel.one_blas_thread), from before the first fork to the end of the build
         with one_blas_thread():
@@ -482,7 +491,7 @@ def build(
         pages_reused=report.pages_reused,
         embedded=embeddings.embedded,
         diagnostics=collection.diagnostics,
-        warnings=tuple(warnings),
+        warnings=(*repaired, *warnings),
         texts=embeddings.embedded + embeddings.cached,
         links=len(collection.links),
         facts_computed=graph.computed,

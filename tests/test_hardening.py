@@ -297,3 +297,66 @@ def test_serve_closes_idle_connections_and_bounds_its_threads(served):
     finally:
         for sock in idle:
             sock.close()
+
+
+# -- damaged state and failed writes ------------------------------------------------------------------------
+
+
+def _small_vault(tmp_path: Path) -> Path:
+    notes = tmp_path / "n"
+    write(notes, "a.md", "A note about [[b]].\n")
+    write(notes, "b.md", "B note.\n")
+    write(notes, "notegraph.toml", FAKE)
+    return notes
+
+
+@pytest.mark.parametrize("name", ["build.lock", "clusters.json", "last-build.json", "query.sqlite", "parse.sqlite", "facts.sqlite", "cache.sqlite"])
+@pytest.mark.parametrize("damage", ["folder", "link outside"])
+def test_whatever_stands_in_the_state_folder_the_build_repairs_it_with_one_warning(tmp_path: Path, name: str, damage: str):
+    notes = _small_vault(tmp_path)
+    site = tmp_path / "site"
+    assert run("build", str(notes), "--out", str(site))[0] == 0
+    path = notes / ".notegraph" / name
+    path.unlink()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("precious")
+    if damage == "folder":
+        (path / "inner").mkdir(parents=True)
+    else:
+        path.symlink_to(outside)
+    (notes / "a.md").write_text("A note about [[b]], edited.\n")
+    for attempt in range(2):  # and the build after it is an ordinary one
+        code, output = run("build", str(notes), "--out", str(site))
+        assert code == 0 and "Traceback" not in output, output
+        warned = [line for line in output.splitlines() if "was not a file notegraph writes" in line]
+        assert len(warned) == (1 if attempt == 0 else 0), output
+    assert (outside / "keep.txt").read_text() == "precious" and sorted(p.name for p in outside.iterdir()) == ["keep.txt"]
+    assert "edited" in (site / "notes" / "a.html").read_text()
+
+
+def test_a_write_that_fails_mid_build_is_one_line_and_the_previous_site_stays(tmp_path: Path):
+    """Files may not grow past 64 KB in the child (RLIMIT_FSIZE, as a full disk refuses them): the build
+    fails with one line, no traceback, and the published site is the one before."""
+    import subprocess
+    import sys
+
+    notes = _small_vault(tmp_path)
+    site = tmp_path / "site"
+    assert run("build", str(notes), "--out", str(site))[0] == 0
+    before = {p.relative_to(site): p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    (notes / "a.md").write_text("A note about [[b]], edited. " + "words " * 30_000 + "\n")
+    child = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))\n"
+        "from notegraph.cli import main\n"
+        f"sys.argv = ['notegraph', 'build', {str(notes)!r}, '--out', {str(site)!r}]\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert "Traceback" not in done.stderr and len(lines) == 1 and lines[0].startswith("Error:"), lines
+    after = {p.relative_to(site): p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    assert after == before

@@ -127,7 +127,10 @@ def save_assignment(path: Path, clusters: Sequence[Cluster]) -> None:
     from notegraph.fsutil import atomic_write_text
 
     data = {str(c.id): list(c.members) for c in clusters}
-    atomic_write_text(path, json.dumps(data, sort_keys=True))
+    try:
+        atomic_write_text(path, json.dumps(data, sort_keys=True))
+    except OSError:
+        pass  # not kept: the next build's cluster ids may move, nothing else
 
 
 def label_text(note: Note) -> str:
