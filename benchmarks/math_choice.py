@@ -481,18 +481,16 @@ def font_face_css(prefix: Path) -> tuple[str, list[str]]:
     return "\n".join(css), families
 
 
-# The CSS proposed for the site's stylesheet (docs/math.md), applied on every screenshot page.
-SITE_CSS = """
-math[display="block"] { overflow-x: auto; overflow-y: hidden; padding: 0.2em 0; }
-math mtd[columnalign="left"] { text-align: left; }
-math mtd[columnalign="right"] { text-align: right; }
-math mtd:first-child { padding-left: 0; }
-math mtd:last-child { padding-right: 0; }
-math mtable[columnspacing^="0em"] > mtr > mtd[columnalign="right"] { padding-right: 0; }
-math mtable[columnspacing^="0em"] > mtr > mtd[columnalign="left"] { padding-left: 0; }
-math mtable[columnspacing="0em 2em"] > mtr > mtd[columnalign="right"]:not(:first-child) { padding-left: 2em; }
-code.math-error { color: #a00; background: #fff0f0; white-space: pre-wrap; }
-"""
+def site_math_css() -> str:
+    """The site stylesheet's math rules (notegraph/render/static/site.css), applied on every screenshot
+    page, so that formulas are looked at as the site shows them. Its @font-face is left out: each page
+    names the fonts it compares."""
+    css = (ROOT / "notegraph" / "render" / "static" / "site.css").read_text(encoding="utf-8")
+    rules = [line for line in css.splitlines() if line.startswith(("math", ".math-error")) and "font-family" not in line]
+    return "\n".join(rules) + "\n"
+
+
+SITE_CSS = site_math_css()
 
 PAGE_CSS = (
     """

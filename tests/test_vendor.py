@@ -291,20 +291,17 @@ def test_valid_diagram_logs_nothing_and_follows_dark_scheme(browser: Any, tmp_pa
 
 @pytest.mark.browser
 def test_data_theme_overrides_colour_scheme(browser: Any, tmp_path: Path) -> None:
-    url = write_page(tmp_path / "site", figure(GOOD, "good"), html_attrs=' data-theme="light"')
-    dark_scheme, page, watch = open_page(browser, url, color_scheme="dark")
-    try:
-        forced_light = state(page, "good")
-        watch.assert_clean()
-    finally:
-        dark_scheme.close()
-    url = write_page(tmp_path / "site2", figure(GOOD, "good"), html_attrs=' data-theme="dark"')
-    light_scheme, page, watch = open_page(browser, url, color_scheme="light")
-    try:
-        forced_dark = state(page, "good")
-        watch.assert_clean()
-    finally:
-        light_scheme.close()
+    def drawn(theme: str, scheme: str) -> dict[str, Any]:
+        url = write_page(tmp_path / theme, figure(GOOD, "good"), html_attrs=f' data-theme="{theme}"')
+        context, page, watch = open_page(browser, url, color_scheme=scheme)
+        try:
+            found = state(page, "good")
+            watch.assert_clean()
+            return found
+        finally:
+            context.close()
+
+    forced_light, forced_dark = drawn("light", "dark"), drawn("dark", "light")
     assert forced_light["state"] == forced_dark["state"] == "drawn"
     assert luminance(forced_dark["nodeFill"]) < luminance(forced_light["nodeFill"])
 
