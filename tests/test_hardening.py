@@ -360,3 +360,25 @@ def test_a_write_that_fails_mid_build_is_one_line_and_the_previous_site_stays(tm
     assert "Traceback" not in done.stderr and len(lines) == 1 and lines[0].startswith("Error:"), lines
     after = {p.relative_to(site): p.read_bytes() for p in site.rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_an_export_that_cannot_be_written_names_its_file(tmp_path: Path):
+    import subprocess
+    import sys
+
+    notes = _small_vault(tmp_path)
+    for i in range(300):  # an export of some 100 KB
+        write(notes, f"n{i}.md", f"Note {i} about [[n{(i + 1) % 300}]].\n")
+    target = tmp_path / "graph.json"
+    child = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, 16 * 1024))\n"
+        "from notegraph.cli import main\n"
+        f"sys.argv = ['notegraph', 'export', {str(notes)!r}, '--format', 'json', '-o', {str(target)!r}]\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=300)
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert done.returncode == 1 and lines == [f"Error: {target}: File too large"], lines
+    assert not target.exists()
