@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import re
 from functools import lru_cache
+from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
@@ -333,15 +334,15 @@ def _callouts(state: StateCore) -> None:
     (``+`` open, ``-`` closed, ``""`` not foldable) and whether a title was written."""
     tokens = state.tokens
     out: list[Token] = []
-    closes: list[int] = []  # nesting depth of blockquotes that became callouts, innermost last
+    closes: list[tuple[int, dict[str, Any]]] = []  # (nesting depth, meta) of open callouts, innermost last
     depth = 0
     i = 0
     while i < len(tokens):
         token = tokens[i]
         if token.type == "blockquote_close":
             depth -= 1
-            if closes and closes[-1] == depth:
-                closes.pop()
+            if closes and closes[-1][0] == depth:
+                token.meta = closes.pop()[1]
                 token.type = "callout_close"
             out.append(token)
             i += 1
@@ -362,10 +363,11 @@ def _callouts(state: StateCore) -> None:
         kind = written.lower()
         token.type = "callout_open"
         token.meta = {"type": kind, "family": CALLOUT_FAMILY.get(kind, "note"), "fold": fold, "titled": bool(title)}
-        closes.append(depth - 1)
-        heading = Token("callout_title_open", "", 1, map=inline.map, level=token.level + 1, block=True)
+        closes.append((depth - 1, token.meta))
+        # every token of the callout carries its meta: the renderer never looks back for the opening one
+        heading = Token("callout_title_open", "", 1, map=inline.map, level=token.level + 1, block=True, meta=token.meta)
         text = Token("inline", "", 0, map=inline.map, level=token.level + 2, content=title or written[:1].upper() + written[1:], children=[])
-        heading_close = Token("callout_title_close", "", -1, level=token.level + 1, block=True)
+        heading_close = Token("callout_title_close", "", -1, level=token.level + 1, block=True, meta=token.meta)
         out.extend([token, heading, text, heading_close])
         if rest.strip():
             inline.content = rest

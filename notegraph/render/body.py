@@ -151,7 +151,7 @@ class Body:
     lede_html: str | None  # the opening paragraph with its links, when it is the note's lede
     html: str
     lede_id: str | None = None  # the lede's block id (`^id`), so links to it still land
-    features: frozenset[str] = frozenset()  # what the page must load for it: "code", "math", "mermaid"
+    features: frozenset[str] = frozenset()  # what the page must load for it: "code", "mermaid"
 
 
 def _plain(children: Sequence[Token]) -> str:
@@ -267,7 +267,7 @@ class _Renderer(RendererHTML):
         label = escapeHtml(alt or name)
         if not embed:
             return f'<a class="attachment-link" href="{src}">{escapeHtml(shown or name)}</a>'
-        size = (f' width="{width}"' if width else "") + (f' height="{height}"' if height else "")
+        size = _size_attrs(width, height)
         if ext in IMAGE_EXTS:  # SVG too, and only as an image: never inlined, so its scripts never run
             return f'<img class="attachment" src="{src}" alt="{label}"{size} loading="lazy" decoding="async">'
         if ext in AUDIO_EXTS:
@@ -275,7 +275,6 @@ class _Renderer(RendererHTML):
         if ext in VIDEO_EXTS:
             return f'<video class="attachment" controls preload="metadata" src="{src}"{size}><a href="{src}">{label}</a></video>'
         if ext == "pdf":
-            self._features.add("pdf")
             return (
                 f'<span class="attachment-pdf"><iframe class="attachment" src="{src}" title="{label}"{size}></iframe>'
                 f'<a class="attachment-link" href="{src}">Open {label}</a></span>'
@@ -290,7 +289,7 @@ class _Renderer(RendererHTML):
         if scheme and scheme.group(1).lower() in ("http", "https"):
             alt_text, width, height = _alt_and_size(alt)
             if self._linker.remote_images:
-                size = (f' width="{width}"' if width else "") + (f' height="{height}"' if height else "")
+                size = _size_attrs(width, height)
                 return f'<img class="remote" src="{escapeHtml(src)}" alt="{escapeHtml(alt_text)}"{size} loading="lazy" referrerpolicy="no-referrer">'
             host = urlsplit(src).netloc
             return (
@@ -362,7 +361,6 @@ class _Renderer(RendererHTML):
     def _math(self, tex: str, display: bool) -> str:
         from notegraph.render.math import tex_to_mathml
 
-        self._features.add("math")
         return tex_to_mathml(tex, display)
 
     def math_inline(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: Any) -> str:
@@ -384,25 +382,16 @@ class _Renderer(RendererHTML):
         return f"<div {attrs}>\n"
 
     def callout_title_open(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: Any) -> str:
-        opening = next(t for t in reversed(tokens[:idx]) if t.type == "callout_open")
-        tag = "summary" if opening.meta["fold"] else "div"
-        return f'<{tag} class="callout__title">{callout_icon(opening.meta["family"])}<span class="callout__label">'
+        meta = tokens[idx].meta  # the callout's own (parse.markdown._callouts gives each of its tokens)
+        tag = "summary" if meta["fold"] else "div"
+        return f'<{tag} class="callout__title">{callout_icon(meta["family"])}<span class="callout__label">'
 
     def callout_title_close(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: Any) -> str:
-        opening = next(t for t in reversed(tokens[:idx]) if t.type == "callout_open")
-        tag = "summary" if opening.meta["fold"] else "div"
+        tag = "summary" if tokens[idx].meta["fold"] else "div"
         return f'</span></{tag}>\n<div class="callout__body">\n'
 
     def callout_close(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: Any) -> str:
-        depth = 0
-        for token in reversed(tokens[:idx]):
-            if token.type == "callout_close":
-                depth += 1
-            elif token.type == "callout_open":
-                if depth == 0:
-                    return "</div>\n</details>\n" if token.meta["fold"] else "</div>\n</div>\n"
-                depth -= 1
-        return "</div>\n</div>\n"
+        return "</div>\n</details>\n" if tokens[idx].meta["fold"] else "</div>\n</div>\n"
 
     # -- transclusion -------------------------------------------------------------------------
 
@@ -471,6 +460,10 @@ def _alt_and_size(shown: str | None) -> tuple[str, str, str]:
     return shown.strip(), "", ""
 
 
+def _size_attrs(width: str, height: str) -> str:
+    return (f' width="{width}"' if width else "") + (f' height="{height}"' if height else "")
+
+
 def attachment_url(path: str) -> str:
     """A note page's link to the site's copy of an attachment (note pages sit one folder down)."""
     return f"../{ATTACHMENTS_DIR}/{quote(path)}"
@@ -524,14 +517,19 @@ def _section(tokens: list[Token], heading: str) -> list[Token] | None:
     return None
 
 
+def _tail_block_id(token: Token) -> re.Match[str] | None:
+    """The ``^id`` an inline token ends with, if it ends with one."""
+    if token.type != "inline" or not token.children:
+        return None
+    last = token.children[-1]
+    return _BLOCK_TAIL_RE.search(last.content) if last.type == "text" else None
+
+
 def _block(tokens: list[Token], block: str) -> list[Token] | None:
     """The block that ends with ``^block``: its paragraph, its list item, or, for a marker on a line of its
     own after a list, table or quote, that block."""
     for i, token in enumerate(tokens):
-        if token.type != "inline" or not token.children:
-            continue
-        last = token.children[-1]
-        match = _BLOCK_TAIL_RE.search(last.content) if last.type == "text" else None
+        match = _tail_block_id(token)
         if not match or match.group(1) != block:
             continue
         start = i - 1
@@ -555,11 +553,9 @@ def _hide_block_ids(tokens: Sequence[Token], note: Note) -> list[tuple[int, str]
     each, so that the caller can anchor the block."""
     found = []
     for i, token in enumerate(tokens):
-        if token.type != "inline" or not token.children:
-            continue
-        last = token.children[-1]
-        match = _BLOCK_TAIL_RE.search(last.content) if last.type == "text" else None
+        match = _tail_block_id(token)
         if match and match.group(1) in note.blocks:
+            last = (token.children or [])[-1]
             last.content = last.content[: match.start()]
             found.append((i, match.group(1)))
     return found
