@@ -247,6 +247,11 @@ def test_with_raw_html_allowed_the_cleaner_keeps_math_icons_and_attachments_and_
     assert len(soup.select("img.attachment")) == 5 and soup.select_one(".attachment-pdf iframe")["src"].startswith("../attachments/")  # type: ignore[index]
     raw = str(page(out, "raw").select_one("article"))
     assert "<script" not in raw and "onload" not in raw and "evil.example" not in raw and "end." in raw
+    # the links the renderer made keep their targets (they were all stripped before)
+    hrefs = [a.get("href") for a in soup.select("a.wikilink, a.attachment-link")]
+    assert hrefs and all(hrefs) and all((out / "notes" / h.split("#")[0].replace("%20", " ")).is_file() for h in hrefs)
+    (faithful / "notegraph.toml").write_text('model = "fake/hash-64"\nallow_html = true\nremote_images = true\n')
+    assert body(page(built(faithful), "faithful-note")).select_one("img.remote")["src"] == "https://example.com/chart.png"  # type: ignore[index]
 
 
 def test_a_changed_attachment_is_copied_again_and_an_unchanged_one_kept(faithful: Path):

@@ -6,7 +6,7 @@ import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -688,8 +688,8 @@ def render_body(note: Note, linker: Linker, *, allow_html: bool = False, has_que
     html = renderer.render(tokens, md.options, env)
     lede_html = renderer.renderInline(lede_children, md.options, env) if lede_children else None
     if allow_html:
-        html = sanitise(html)
-        lede_html = sanitise(lede_html) if lede_html else lede_html
+        html = sanitise(html, linker.remote_images)
+        lede_html = sanitise(lede_html, linker.remote_images) if lede_html else lede_html
     return Body(lede_html, html, lede_id, frozenset(renderer._features))
 
 
@@ -734,15 +734,26 @@ def _nh3_settings() -> tuple[set[str], dict[str, set[str]]]:
     return tags, attributes
 
 
-def _attribute_filter(tag: str, attr: str, value: str) -> str | None:
+_OWN_PAGE_RE = re.compile(r"^[a-z0-9-]+\.html(?:#[^\s\"'<>]*)?$")  # a link the renderer makes to a note page
+
+
+def _own_file(value: str) -> bool:
+    """A link the renderer itself made: to a note page beside this one, or to the site's copy of an
+    attachment."""
+    return bool(_OWN_PAGE_RE.match(value)) or (value.startswith(f"../{ATTACHMENTS_DIR}/") and "/../" not in value)
+
+
+def _attribute_filter(tag: str, attr: str, value: str, remote_images: bool = False) -> str | None:
     if attr == "src":
-        # nothing is fetched from elsewhere: inline images, and the site's own copies of attachments
-        if re.match(r"^data:image/(png|gif|jpeg|webp);", value) or (value.startswith(f"../{ATTACHMENTS_DIR}/") and "/../" not in value):
+        # nothing is fetched from elsewhere (unless remote_images): inline images and the site's own files
+        if re.match(r"^data:image/(png|gif|jpeg|webp);", value) or _own_file(value):
+            return value
+        if remote_images and tag == "img" and value.lower().startswith("https://"):
             return value
         return None
     if attr == "href":
         scheme = _SCHEME_RE.match(value)
-        if value.startswith("#") or (scheme and scheme.group(1).lower() in SAFE_SCHEMES):
+        if value.startswith("#") or (scheme and scheme.group(1).lower() in SAFE_SCHEMES) or _own_file(value):
             return value
         return None  # a relative path in raw HTML would be a broken link on the site
     if attr == "type" and tag == "input":
@@ -750,8 +761,9 @@ def _attribute_filter(tag: str, attr: str, value: str) -> str | None:
     return value
 
 
-def sanitise(html: str) -> str:
-    """nh3 (ammonia): no scripts, no event handlers, no javascript:/data: URLs, no remote images."""
+def sanitise(html: str, remote_images: bool = False) -> str:
+    """nh3 (ammonia): no scripts, no event handlers, no javascript:/data: URLs, no remote images unless
+    ``remote_images``; the links the renderer made to note pages and attachments stay."""
     import nh3
 
     tags, attributes = _nh3_settings()
@@ -760,7 +772,7 @@ def sanitise(html: str) -> str:
         tags=tags,
         attributes=attributes,
         url_schemes={"http", "https", "mailto", "data"},
-        attribute_filter=_attribute_filter,
+        attribute_filter=partial(_attribute_filter, remote_images=remote_images),
         strip_comments=True,
         link_rel="noopener noreferrer",
     )
