@@ -6,6 +6,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 KINDS: tuple[str, ...] = ("synthesis", "concept", "paper", "inquiry")
@@ -146,6 +147,20 @@ class Collection:
 
     def resolved(self) -> list[Link]:
         return [link for link in self.links if link.status == "ok" and link.target != link.source]
+
+    @cached_property
+    def display_names(self) -> dict[str, dict[str, str]]:
+        """For each note, its links written without shown text (`[[topic-drift]]`) and the titles of the
+        notes they resolve to: how its text reads wherever it is shown off its page (resolve.with_titles).
+        Made once per collection: the graph, the site and the query index all read it."""
+        out: dict[str, dict[str, str]] = {}
+        notes = self.notes
+        for link in self.links:
+            raw = link.raw
+            target = notes.get(link.target) if link.status == "ok" and link.target else None
+            if target is not None and not raw.shown and raw.target and raw.style != "frontmatter":
+                out.setdefault(link.source, {})[raw.target] = target.title
+        return out
 
 
 @dataclass(frozen=True, slots=True)  # one per related item or edge: hundreds of thousands at 20,000 notes

@@ -604,9 +604,7 @@ def _write_query_index(
     from notegraph.query import write_index
 
     try:
-        from notegraph.resolve import display_names
-
-        names = display_names(collection)
+        names = collection.display_names
         write_index(settings.state_dir / QUERY_INDEX, key, stamps, collection.notes, graph, embeddings, settings.related_k, fingerprint, names)
     except (OSError, sqlite3.Error):
         (settings.state_dir / QUERY_INDEX).unlink(missing_ok=True)  # queries then rank from scratch
@@ -639,10 +637,8 @@ def related(settings: Settings, query: str, k: int, kind: str | None, factory: C
                 return f"note:{note.id}", items
         finally:
             index.close()
-    from notegraph.resolve import display_names
-
     analysis = analyse(settings, factory=factory, full=False)
-    names = display_names(analysis.collection)
+    names = analysis.collection.display_names
     note = q.find_note(analysis.collection, query)
     if note is not None:
         return f"note:{note.id}", q.related_to_note(analysis.graph, note.id, k, kind, names)

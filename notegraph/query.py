@@ -41,7 +41,7 @@ def find_note(collection: Collection, query: str) -> Note | None:
 def related_to_note(
     graph: GraphResult, note_id: str, k: int, kind: str | None = None, names: Mapping[str, Mapping[str, str]] | None = None
 ) -> list[dict[str, Any]]:
-    """``names``: each note's links by their titles (resolve.display_names), for the passages."""
+    """``names``: each note's links by their titles (Collection.display_names), for the passages."""
     ranker = graph.ranker
     items = ranker.related(note_id, k, kind=kind)
     nodes = graph.graph.nodes
@@ -130,8 +130,8 @@ def write_index(
     path and aliases). When the last build's index holds the same notes in the same order, only the
     rows made from something else are written again, in one transaction: after one edit in 5,000 notes
     that is a few hundred rows, not 5,000 (0.2 s). Otherwise it is written whole, into a new file
-    renamed over the old one. ``names``: each note's links by the titles they stand for (resolve's
-    display_names), so that chunks and passages read as the pages do."""
+    renamed over the old one. ``names``: each note's links by the titles they stand for
+    (Collection.display_names), so that chunks and passages read as the pages do."""
     import sqlite3
 
     from notegraph.graph.build import RELATED_PAPERS

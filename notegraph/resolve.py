@@ -393,19 +393,6 @@ class _Memo:
             self.memory.found = self._found if written else {}
 
 
-def display_names(collection: Collection) -> dict[str, dict[str, str]]:
-    """For each note, its links written without shown text (`[[topic-drift]]`) and the titles of the
-    notes they resolve to: how its text reads wherever it is shown off its page (see ``with_titles``)."""
-    out: dict[str, dict[str, str]] = {}
-    notes = collection.notes
-    for link in collection.links:
-        raw = link.raw
-        target = notes.get(link.target) if link.status == "ok" and link.target else None
-        if target is not None and not raw.shown and raw.target and raw.style != "frontmatter":
-            out.setdefault(link.source, {})[raw.target] = target.title
-    return out
-
-
 def with_titles(text: str, names: Mapping[str, str]) -> str:
     """``text`` (a passage, a lede) with each link target named in ``names`` replaced by its title."""
     return _context_with_titles(text, names) if names and text else text

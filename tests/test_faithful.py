@@ -339,11 +339,10 @@ def test_an_opening_heading_is_content_unless_it_repeats_the_title(tmp_path: Pat
 
 def _digest_of_a(notes: Path) -> bytes:
     from notegraph.graph.memo import note_digests
-    from notegraph.resolve import display_names
 
     collection = load(load_settings(notes))
     chunks = type("Chunks", (), {"chunks": {}, "chunk_keys": {note_id: "same" for note_id in collection.notes}})()
-    return note_digests(["a"], collection.notes, chunks, {}, {}, display_names(collection))["a"]
+    return note_digests(["a"], collection.notes, chunks, {}, {}, collection.display_names)["a"]
 
 
 def _slug(out: Path, title: str) -> str:

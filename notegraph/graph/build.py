@@ -302,9 +302,7 @@ def _digests(ids: Sequence[str], collection: Collection, embeddings: EmbeddingsL
     for u, v in edges.pairs(kind for kind in edges.kind_names if kind != "similar"):
         explicit_out[u].append(v)
         explicit_in[v].append(u)
-    from notegraph.resolve import display_names
-
-    return note_digests(ids, collection.notes, embeddings, explicit_out, explicit_in, display_names(collection))
+    return note_digests(ids, collection.notes, embeddings, explicit_out, explicit_in, collection.display_names)
 
 
 def _fact_keys(ids: Sequence[str], embeddings: EmbeddingsLike, ranker: Ranker, settings: GraphSettings, digests: Mapping[str, bytes]) -> FactKeys:

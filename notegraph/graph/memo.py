@@ -56,7 +56,7 @@ def note_digests(
     """Each note's digest: what the facts of any note that names it take from it (its title, kind,
     lede, question, chunks, vectors and explicit links both ways), and what the pages and the query
     index that show them take: ``names``, the titles its links are read by in its passages and lede
-    (resolve.display_names), so a renamed note rewrites the pages that quote a note linking to it.
+    (Collection.display_names), so a renamed note rewrites the pages that quote a note linking to it.
 
     The vectors are named by the chunk texts they are the vectors of: under one model (named, with
     the vectors' size, in every key's salt: ``salt_of``), the embedding cache holds one vector per text

@@ -40,7 +40,7 @@ from notegraph.render.maps import (
     shared_options,
 )
 from notegraph.render.slugs import assign_slugs
-from notegraph.resolve import AttachmentIndex, display_names, with_titles
+from notegraph.resolve import AttachmentIndex, with_titles
 from notegraph.version import code_version
 
 HERE = Path(__file__).resolve().parent
@@ -414,7 +414,7 @@ class _Site:
     @cached_property
     def names(self) -> dict[str, dict[str, str]]:
         """Each note's links written without shown text, with the titles they stand for (resolve)."""
-        return display_names(self.collection)
+        return self.collection.display_names
 
     def shown(self, note_id: str, text: str) -> str:
         """A note's text as it reads off its page: links by their titles, never by file names."""
