@@ -64,8 +64,8 @@ def save_npz(path: Path, arrays: dict[str, Any]) -> None:
 def repair_state(state_dir: Path) -> list[str]:
     """Everything under ``<notes>/.notegraph/`` is notegraph's cache, made of regular files: whatever is
     there instead (a folder, a link, a pipe where a state file should be, a file it may not read or
-    write, or a file in the folder's own place) is removed, with one warning each, and the build makes what it needs again. A link is never
-    followed, so nothing outside the notes folder is touched."""
+    write, or a file in the folder's own place) is removed, with one warning each, and the build makes
+    what it needs again. A link is never followed, so nothing outside the notes folder is touched."""
     from notegraph.model import printable
 
     repaired: list[str] = []

@@ -441,7 +441,8 @@ def build(
                 raise NotesHaveErrors(tuple(checked.errors))
             fail_if_strict(checked, settings.strict)
             key = settings_key(settings, getattr(factory, "model_id", None))
-            fingerprint = build_fingerprint(key, parse_cache.digest(), files)
+            # the attachment folder may come from .obsidian/app.json, which the settings key does not see
+            fingerprint = build_fingerprint(key, f"{parse_cache.digest()}\0{collection.attachment_folder}", files)
             note_stamps = parse_cache.stamps()
             last = _last_build(settings)
             pages = _unchanged_site(settings, last, fingerprint, key, note_stamps)

@@ -441,3 +441,18 @@ def test_renaming_a_note_rewrites_the_passages_that_quote_a_link_to_it(tmp_path:
     assert _digest_of_a(notes) != digest_before
     built(notes)
     assert any("as Wasp argued first" in p for p in passages()) and not any("Bee" in p for p in passages())
+
+
+def test_obsidians_attachment_folder_decides_between_files_of_one_name_and_a_change_to_it_rebuilds(tmp_path: Path):
+    notes = tmp_path / "n"
+    png = (VAULT / "attachments" / "Engelbart.png").read_bytes()
+    write(notes, "a/pic.png", png)
+    write(notes, "b/pic.png", png + b"\0")
+    write(notes, "Note.md", "An image:\n\n![[pic.png]]\n")
+    write(notes, "notegraph.toml", 'model = "fake/hash-64"\n')
+    write(notes, ".obsidian/app.json", '{"attachmentFolderPath": "b"}')
+    out = built(notes)
+    assert page(out, "note").select_one("img.attachment")["src"] == "../attachments/b/pic.png"  # type: ignore[index]
+    write(notes, ".obsidian/app.json", '{"attachmentFolderPath": "a"}')
+    built(notes)
+    assert page(out, "note").select_one("img.attachment")["src"] == "../attachments/a/pic.png"  # type: ignore[index]
